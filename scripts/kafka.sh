@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# A real single-node Apache Kafka (KRaft) broker for development and tests.
+#
+#   scripts/kafka.sh start   [--port N]   resolve jars (cached), format storage, start, wait for metadata
+#   scripts/kafka.sh stop    [--port N]   stop cleanly (SIGTERM, then SIGKILL after 30 s)
+#   scripts/kafka.sh status  [--port N]   running or not, and the bootstrap address
+#   scripts/kafka.sh logs    [--port N]   follow the broker log
+#   scripts/kafka.sh jars                 only resolve the jars (used by CI to warm the cache)
+#
+# The broker listens on 127.0.0.1:PORT (default 19092) and its controller on PORT+1.
+# Jars come from Maven Central through scripts/kafka/pom.xml and are cached in
+# $EDGE_BRIDGE_CACHE (default ~/.cache/edge-bridge). State lives in .kafka/PORT/ in the repo.
+set -euo pipefail
+
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cmd="${1:-}"; [ $# -gt 0 ] && shift
+port="${KAFKA_PORT:-19092}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --port) port="${2:?--port needs a number}"; shift 2 ;;
+    --port=*) port="${1#--port=}"; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "kafka.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+case "$port" in ''|*[!0-9]*) echo "kafka.sh: --port must be a number, got '$port'" >&2; exit 2 ;; esac
+
+kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$root/scripts/kafka/pom.xml")"
+cache="${EDGE_BRIDGE_CACHE:-$HOME/.cache/edge-bridge}"
+jars="$cache/kafka-$kafka_version/libs"
+state="$root/.kafka/$port"
+pidfile="$state/broker.pid"
+logfile="$state/broker.log"
+
+resolve_jars() {
+  if [ -f "$jars/.complete" ]; then return 0; fi
+  command -v mvn >/dev/null || { echo "kafka.sh: Maven (mvn) is needed to fetch the Kafka jars" >&2; exit 1; }
+  command -v java >/dev/null || { echo "kafka.sh: Java 17+ is needed to run the broker" >&2; exit 1; }
+  echo "kafka.sh: resolving Apache Kafka $kafka_version jars from Maven Central into $jars ..." >&2
+  rm -rf "$jars"; mkdir -p "$jars"
+  mvn -q -B -f "$root/scripts/kafka/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$jars" >&2
+  touch "$jars/.complete"
+}
+
+running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+serves_metadata() {
+  if command -v kcat >/dev/null; then
+    kcat -b "127.0.0.1:$port" -L -m 2 >/dev/null 2>&1
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && grep -q "started" "$logfile" 2>/dev/null
+  fi
+}
+
+start() {
+  resolve_jars
+  if running; then echo "kafka.sh: already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; return 0; fi
+  mkdir -p "$state"
+  local controller=$((port + 1))
+  cat > "$state/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$state/data
+num.partitions=1
+auto.create.topics.enable=false
+# A single node must keep its internal topics at replication factor 1, or groups
+# and transactions never find a coordinator.
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+group.initial.rebalance.delay.ms=0
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+PROPS
+  local cp="$jars/*"
+  if [ ! -f "$state/data/meta.properties" ]; then
+    java -cp "$cp" kafka.tools.StorageTool format -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid)" \
+      -c "$state/server.properties" >/dev/null
+  fi
+  echo "kafka.sh: starting Kafka $kafka_version on 127.0.0.1:$port (log: $logfile)" >&2
+  KAFKA_HEAP="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
+  # shellcheck disable=SC2086
+  nohup java $KAFKA_HEAP -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$root/scripts/kafka/log4j2.yaml" \
+    -cp "$cp" kafka.Kafka "$state/server.properties" >"$logfile" 2>&1 < /dev/null &
+  echo $! > "$pidfile"
+  local waited=0
+  until serves_metadata; do
+    if ! running; then echo "kafka.sh: broker exited during start; last log lines:" >&2; tail -20 "$logfile" >&2; exit 1; fi
+    if [ $waited -ge 120 ]; then echo "kafka.sh: broker did not serve metadata within 60 s" >&2; exit 1; fi
+    sleep 0.5; waited=$((waited + 1))
+    [ $((waited % 10)) -eq 0 ] && echo "kafka.sh: waiting for the broker ($((waited / 2)) s) ..." >&2
+  done
+  echo "kafka.sh: Kafka is up at 127.0.0.1:$port" >&2
+}
+
+stop() {
+  if ! running; then echo "kafka.sh: not running on port $port"; rm -f "$pidfile"; return 0; fi
+  local pid; pid="$(cat "$pidfile")"
+  kill -TERM "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  if kill -0 "$pid" 2>/dev/null; then echo "kafka.sh: broker ignored SIGTERM for 30 s; killing" >&2; kill -KILL "$pid"; fi
+  rm -f "$pidfile"
+  echo "kafka.sh: stopped broker on port $port" >&2
+}
+
+case "$cmd" in
+  start) start ;;
+  stop) stop ;;
+  status) if running; then echo "running: 127.0.0.1:$port (pid $(cat "$pidfile"))"; else echo "stopped (port $port)"; exit 3; fi ;;
+  logs) exec tail -n 100 -F "$logfile" ;;
+  jars) resolve_jars; echo "$jars" ;;
+  -h|--help|help|"") usage; [ -n "$cmd" ] || exit 2 ;;
+  *) echo "kafka.sh: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;
+esac

@@ -1,0 +1,65 @@
+/**
+ * The configuration schema: every key, its type, its bounds and its default.
+ * docs/configuration.md documents the same keys; keep them in step.
+ */
+import { z } from "zod";
+
+const ms = (def: number, min = 1, max = 3_600_000) => z.number().int().min(min).max(max).default(def);
+const MiB = 1024 * 1024;
+
+export const configSchema = z.object({
+  node: z.object({
+    /** Names this bridge in logs, the greeting and Kafka headers. Defaults to the host name. */
+    id: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' or '-' only").optional(),
+  }).strict().default({}),
+  server: z.object({
+    host: z.string().min(1).default("127.0.0.1"),
+    port: z.number().int().min(0).max(65535).default(8080),
+    path: z.string().regex(/^\//, "must start with '/'").default("/ws"),
+    maxConnections: z.number().int().min(1).max(1_000_000).default(1000),
+    maxFrameBytes: z.number().int().min(1024).max(64 * MiB).default(1 * MiB),
+    maxInflightPublishes: z.number().int().min(1).max(100_000).default(256),
+    maxSubscriptions: z.number().int().min(1).max(1000).default(16),
+    maxCredit: z.number().int().min(1).max(1_000_000).default(10_000),
+    slowConsumer: z.object({
+      policy: z.enum(["pause", "disconnect"]).default("pause"),
+      /** Socket send buffer above which deliveries stop (pause) or the client is dropped (disconnect). */
+      maxBufferedBytes: z.number().int().min(64 * 1024).max(1024 * MiB).default(4 * MiB),
+      /** With "disconnect": how long a subscription may sit with messages waiting and no credit. */
+      stallTimeoutMs: ms(30_000, 100),
+    }).strict().default({}),
+    shutdownTimeoutMs: ms(10_000, 100, 600_000),
+  }).strict().default({}),
+  kafka: z.object({
+    brokers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, "must be host:port")).min(1).default(["127.0.0.1:19092"]),
+    clientId: z.string().min(1).default("edge-bridge"),
+    connectionTimeoutMs: ms(3_000),
+    requestTimeoutMs: ms(10_000),
+    /** A publish not confirmed by Kafka within this time is nacked KAFKA_TIMEOUT. */
+    publishTimeoutMs: ms(15_000, 100),
+    /** How long the sink waits to fill a batch once it has one publish. */
+    lingerMs: z.number().int().min(0).max(1000).default(2),
+    maxBatchMessages: z.number().int().min(1).max(100_000).default(1000),
+    healthCheckIntervalMs: ms(2_000, 100),
+    consumer: z.object({
+      sessionTimeoutMs: ms(10_000, 3_000, 300_000),
+      heartbeatIntervalMs: ms(1_000, 100, 60_000),
+      maxBytesPerPartition: z.number().int().min(1024).max(64 * MiB).default(1 * MiB),
+      /** Prefixed to client group names, so bridge groups cannot collide with others. */
+      groupPrefix: z.string().default("edge-bridge."),
+    }).strict().default({}),
+  }).strict().default({}),
+  topics: z.object({
+    /** Glob patterns ('*' matches any run of characters) over Kafka topic names. */
+    allow: z.array(z.string().min(1)).default(["*"]),
+    deny: z.array(z.string().min(1)).default(["__*"]),
+    /** Clients name topics with this prefix; the bridge strips it (e.g. "kafka." as in JMS Bridge). */
+    clientPrefix: z.string().default(""),
+  }).strict().default({}),
+  log: z.object({
+    level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  }).strict().default({}),
+}).strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,70 @@
+/**
+ * Error codes and WebSocket close codes of protocol v1. Shared by the bridge and
+ * the client SDK; docs/protocol.md lists each with its meaning.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+/** Codes carried by `nack` and `error` frames. */
+export const ErrorCode = {
+  BAD_JSON: "BAD_JSON",
+  BAD_FRAME: "BAD_FRAME",
+  UNKNOWN_OP: "UNKNOWN_OP",
+  MISSING_FIELD: "MISSING_FIELD",
+  BAD_FIELD: "BAD_FIELD",
+  FRAME_TOO_LARGE: "FRAME_TOO_LARGE",
+  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  UNKNOWN_TOPIC: "UNKNOWN_TOPIC",
+  TOPIC_DENIED: "TOPIC_DENIED",
+  BAD_OFFSET: "BAD_OFFSET",
+  BAD_PARTITION: "BAD_PARTITION",
+  UNKNOWN_SUBSCRIPTION: "UNKNOWN_SUBSCRIPTION",
+  DUPLICATE_SUBSCRIPTION: "DUPLICATE_SUBSCRIPTION",
+  TOO_MANY_INFLIGHT: "TOO_MANY_INFLIGHT",
+  TOO_MANY_SUBSCRIPTIONS: "TOO_MANY_SUBSCRIPTIONS",
+  TOO_MANY_CONNECTIONS: "TOO_MANY_CONNECTIONS",
+  KAFKA_UNAVAILABLE: "KAFKA_UNAVAILABLE",
+  KAFKA_TIMEOUT: "KAFKA_TIMEOUT",
+  KAFKA_REJECTED: "KAFKA_REJECTED",
+  SHUTTING_DOWN: "SHUTTING_DOWN",
+  SLOW_CONSUMER: "SLOW_CONSUMER",
+  INTERNAL: "INTERNAL",
+} as const;
+export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
+
+/** Whether resending the same request later can succeed, per code. */
+export const RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
+  BAD_JSON: false,
+  BAD_FRAME: false,
+  UNKNOWN_OP: false,
+  MISSING_FIELD: false,
+  BAD_FIELD: false,
+  FRAME_TOO_LARGE: false,
+  PAYLOAD_TOO_LARGE: false,
+  UNKNOWN_TOPIC: false,
+  TOPIC_DENIED: false,
+  BAD_OFFSET: false,
+  BAD_PARTITION: false,
+  UNKNOWN_SUBSCRIPTION: false,
+  DUPLICATE_SUBSCRIPTION: false,
+  TOO_MANY_INFLIGHT: true,
+  TOO_MANY_SUBSCRIPTIONS: false,
+  TOO_MANY_CONNECTIONS: true,
+  KAFKA_UNAVAILABLE: true,
+  KAFKA_TIMEOUT: true,
+  KAFKA_REJECTED: false,
+  SHUTTING_DOWN: true,
+  SLOW_CONSUMER: true,
+  INTERNAL: true,
+};
+
+/** WebSocket close codes the bridge uses (RFC 6455 and the 4000-4999 private range). */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001, // bridge shutting down: reconnect (to another node)
+  PROTOCOL_ERROR: 1002,
+  MESSAGE_TOO_BIG: 1009, // frame beyond the hard cap; ws closes without an error frame
+  INTERNAL_ERROR: 1011,
+  TRY_AGAIN_LATER: 1013, // connection limit reached
+  SLOW_CONSUMER: 4008, // slow-consumer policy "disconnect"
+} as const;

@@ -1,0 +1,190 @@
+/**
+ * Frame shapes of protocol v1: one JSON object per WebSocket text frame, with an
+ * `op` field. Offsets are decimal strings because int64 does not fit a JS number.
+ * Pure types: no runtime imports, so the browser SDK shares this file.
+ */
+import type { ErrorCode } from "./codes.ts";
+
+/** How `value` (and `key`) are written on the wire. */
+export type Encoding = "utf8" | "json" | "base64";
+
+export type StartPosition =
+  | { kind: "earliest" }
+  | { kind: "latest" }
+  | { kind: "offsets"; offsets: Record<string, string> } // partition -> offset
+  | { kind: "timestamp"; timestamp: number }; // ms since the epoch
+
+export type SubscribeMode = "group" | "broadcast";
+
+// ---- client -> bridge ----
+
+export interface HelloFrame {
+  op: "hello";
+  id?: string;
+  clientId: string;
+  lastEpoch?: number;
+}
+
+export interface PublishFrame {
+  op: "publish";
+  id: string;
+  topic: string;
+  value: unknown; // string for utf8/base64, any JSON value for json
+  encoding: Encoding;
+  key?: string;
+  keyEncoding: "utf8" | "base64";
+  headers?: Record<string, string>;
+  partition?: number;
+}
+
+export interface SubscribeFrame {
+  op: "subscribe";
+  id: string;
+  sub: string;
+  topic: string;
+  mode: SubscribeMode;
+  group?: string;
+  from: StartPosition;
+  credit: number;
+  encoding: Encoding;
+}
+
+export interface CreditFrame {
+  op: "credit";
+  id?: string;
+  sub: string;
+  n: number;
+}
+
+export interface CommitFrame {
+  op: "commit";
+  id: string;
+  sub: string;
+  partition: number;
+  offset: string; // offset of the last message processed; the bridge commits offset + 1
+}
+
+export interface UnsubscribeFrame {
+  op: "unsubscribe";
+  id: string;
+  sub: string;
+}
+
+export interface PingFrame {
+  op: "ping";
+  id?: string;
+}
+
+export type ClientFrame =
+  | HelloFrame
+  | PublishFrame
+  | SubscribeFrame
+  | CreditFrame
+  | CommitFrame
+  | UnsubscribeFrame
+  | PingFrame;
+
+// ---- bridge -> client ----
+
+export interface WelcomeFrame {
+  op: "welcome";
+  v: number;
+  node: string;
+  role: string;
+  epoch: number;
+  session: string;
+  limits: {
+    maxFrameBytes: number;
+    maxInflightPublishes: number;
+    maxSubscriptions: number;
+    maxCredit: number;
+  };
+}
+
+export interface HelloOkFrame {
+  op: "hello_ok";
+  id?: string;
+  clientId: string;
+  epoch: number;
+}
+
+export interface AckFrame {
+  op: "ack";
+  id: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  epoch: number;
+}
+
+export interface NackFrame {
+  op: "nack";
+  id: string;
+  code: ErrorCode;
+  message: string;
+  retryable: boolean;
+}
+
+export interface SubscribedFrame {
+  op: "subscribed";
+  id: string;
+  sub: string;
+  topic: string;
+  mode: SubscribeMode;
+  group?: string;
+}
+
+export interface MessageFrame {
+  op: "message";
+  sub: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: string; // ms since the epoch, as Kafka reports it
+  key: string | null;
+  keyEncoding: "utf8" | "base64";
+  value: unknown;
+  encoding: Encoding;
+  headers: Record<string, string>;
+}
+
+export interface CommittedFrame {
+  op: "committed";
+  id: string;
+  sub: string;
+  partition: number;
+  offset: string;
+}
+
+export interface UnsubscribedFrame {
+  op: "unsubscribed";
+  id: string;
+  sub: string;
+  reason?: string;
+}
+
+export interface PongFrame {
+  op: "pong";
+  id?: string;
+}
+
+export interface ErrorFrame {
+  op: "error";
+  id?: string;
+  sub?: string;
+  code: ErrorCode;
+  message: string;
+  retryable: boolean;
+}
+
+export type ServerFrame =
+  | WelcomeFrame
+  | HelloOkFrame
+  | AckFrame
+  | NackFrame
+  | SubscribedFrame
+  | MessageFrame
+  | CommittedFrame
+  | UnsubscribedFrame
+  | PongFrame
+  | ErrorFrame;
