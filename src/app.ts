@@ -1,0 +1,85 @@
+/**
+ * Wires the bridge together and runs it until the signal aborts, then shuts down
+ * in order: stop accepting, answer in-flight publishes, leave groups, close
+ * sockets, flush and disconnect Kafka.
+ */
+import type { Config } from "./config/schema.ts";
+import { KafkaHealth } from "./kafka/health.ts";
+import { KafkajsCatalog } from "./kafka/kafkajs/catalog.ts";
+import { createKafka } from "./kafka/kafkajs/client.ts";
+import { KafkajsSink } from "./kafka/kafkajs/sink.ts";
+import { KafkajsSource } from "./kafka/kafkajs/source.ts";
+import type { Logger } from "./observability/logger.ts";
+import { BridgeMetrics } from "./observability/metrics.ts";
+import { BridgeServer } from "./server/server.ts";
+import type { NodeIdentity } from "./session/session.ts";
+import { TopicPolicy } from "./session/topics.ts";
+
+export interface RunningInfo {
+  url: string;
+  port: number;
+}
+
+/** A node without HA is always live at epoch 0. */
+export function standaloneIdentity(node: string): NodeIdentity {
+  return { node, role: () => "live", epoch: () => 0 };
+}
+
+export async function runBridge(
+  config: Config,
+  node: string,
+  log: Logger,
+  signal: AbortSignal,
+  onListening?: (info: RunningInfo) => void,
+): Promise<void> {
+  const identity = standaloneIdentity(node);
+  const metrics = new BridgeMetrics();
+  const kafka = createKafka(config.kafka, log);
+  const catalog = new KafkajsCatalog(kafka);
+  const health = new KafkaHealth(catalog, config.kafka.healthCheckIntervalMs, config.kafka.brokers, log);
+  health.onChange((up) => metrics.kafkaUp.set(up ? 1 : 0));
+  const sink = new KafkajsSink(kafka, catalog, {
+    lingerMs: config.kafka.lingerMs,
+    maxBatchMessages: config.kafka.maxBatchMessages,
+    publishTimeoutMs: config.kafka.publishTimeoutMs,
+    requestTimeoutMs: config.kafka.requestTimeoutMs,
+    onError: (e) => {
+      metrics.kafkaErrors.inc({ operation: "produce" });
+      log.warn({ kind: e.kind, error: e.message }, "Kafka produce failed");
+      void health.check();
+    },
+  });
+  const source = new KafkajsSource(kafka, config.kafka.consumer, log);
+  const topics = new TopicPolicy(config.topics);
+
+  const server = new BridgeServer(
+    { config, identity, sink, source, catalog, topics, metrics, log },
+    {
+      ready: () => ({
+        ready: health.up,
+        detail: { node, role: identity.role(), epoch: identity.epoch(), kafka: health.up ? "up" : `down: ${health.lastError}` },
+      }),
+      metrics: () => metrics.render(),
+    },
+  );
+
+  await health.check();
+  const { host, port } = await server.listen();
+  const url = `ws://${host.includes(":") ? `[${host}]` : host}:${port}${config.server.path}`;
+  log.info({ url, port, kafka: health.up ? "up" : "down", brokers: config.kafka.brokers }, "listening");
+  onListening?.({ url, port });
+
+  const healthLoop = health.run(signal);
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+
+  const deadline = performance.now() + config.server.shutdownTimeoutMs;
+  log.info({ sessions: server.sessionCount, timeoutMs: config.server.shutdownTimeoutMs }, "shutting down");
+  await server.shutdown(deadline);
+  await sink.close();
+  await healthLoop;
+  await catalog.close();
+  log.info("stopped");
+}

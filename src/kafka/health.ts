@@ -1,0 +1,65 @@
+/**
+ * Watches whether Kafka can be reached, for /readyz, metrics and logs. Logs one
+ * line per change ("Kafka connected" / "Kafka lost"), not one per probe.
+ */
+import type { Logger } from "../observability/logger.ts";
+import type { KafkaCatalog } from "./types.ts";
+
+export class KafkaHealth {
+  #up = false;
+  #lastError = "not checked yet";
+  #listeners = new Set<(up: boolean) => void>();
+
+  constructor(
+    readonly catalog: KafkaCatalog,
+    readonly intervalMs: number,
+    readonly brokers: string[],
+    readonly log: Logger,
+  ) {}
+
+  get up(): boolean {
+    return this.#up;
+  }
+
+  get lastError(): string {
+    return this.#lastError;
+  }
+
+  onChange(fn: (up: boolean) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  async check(): Promise<boolean> {
+    let up = true;
+    try {
+      await this.catalog.ping();
+    } catch (e) {
+      up = false;
+      this.#lastError = (e as Error).message;
+    }
+    if (up !== this.#up) {
+      this.#up = up;
+      if (up) this.log.info({ brokers: this.brokers }, "Kafka connected");
+      else this.log.warn({ brokers: this.brokers, error: this.#lastError }, "Kafka lost");
+      for (const fn of this.#listeners) fn(up);
+    }
+    return up;
+  }
+
+  /** Probes until the signal aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.check();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.intervalMs);
+        signal.addEventListener("abort", done, { once: true });
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          resolve();
+        }
+      });
+    }
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * What the bridge needs from Kafka, as small interfaces. kafkajs sits behind
+ * them (src/kafka/kafkajs/), so another client library can be measured later
+ * without touching sessions or the server.
+ */
+import type { StartPosition, SubscribeMode } from "../protocol/mod.ts";
+
+export interface OutgoingRecord {
+  topic: string;
+  partition?: number;
+  key?: Uint8Array;
+  value: Uint8Array;
+  headers: Record<string, string>;
+}
+
+export interface RecordPosition {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+/** Writes records; `send` resolves only once Kafka has acknowledged the record (acks=all). */
+export interface KafkaSink {
+  send(record: OutgoingRecord): Promise<RecordPosition>;
+  /** Waits for records already handed to the sink, then disconnects. */
+  close(): Promise<void>;
+}
+
+export interface TopicInfo {
+  name: string;
+  partitions: number;
+}
+
+export interface KafkaCatalog {
+  /** Partition count of a topic, or null when Kafka does not know it. Cached briefly. */
+  topic(name: string): Promise<TopicInfo | null>;
+  offsetsForTimestamp(topic: string, timestamp: number): Promise<Record<string, string>>;
+  /** The next offset to be written, per partition (the high watermark). */
+  endOffsets(topic: string): Promise<Record<string, string>>;
+  /** Throws when the cluster cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Delivery {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: string;
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: Record<string, string>;
+}
+
+export interface SourceOptions {
+  topic: string;
+  mode: SubscribeMode;
+  /** Kafka consumer group id (already prefixed); unique per subscription for broadcast. */
+  groupId: string;
+  from: StartPosition;
+  /** Offsets to start from per partition, resolved from `from` when it names offsets or a timestamp. */
+  startOffsets?: Record<string, string>;
+}
+
+/**
+ * Hands one message to its subscriber. Resolves true once it is sent, false when
+ * the subscription ended. It may wait for credit for as long as it likes: the
+ * source keeps the Kafka group alive meanwhile and fetches nothing more.
+ */
+export type DeliverFn = (d: Delivery) => Promise<boolean>;
+
+export interface SourceEvents {
+  onLag?(partition: number, lag: number): void;
+  /** The consumer failed for good; the subscription is over. */
+  onFatal?(error: Error): void;
+}
+
+export interface SourceHandle {
+  /** Commits `offset + 1` for the partition (group mode). */
+  commit(partition: number, offset: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface KafkaSource {
+  open(opts: SourceOptions, deliver: DeliverFn, events?: SourceEvents): Promise<SourceHandle>;
+}
+
+/** Errors the Kafka layer raises, classified for the protocol. */
+export class KafkaFailure extends Error {
+  constructor(
+    readonly kind: "unavailable" | "timeout" | "rejected" | "unknown_topic" | "bad_partition",
+    message: string,
+  ) {
+    super(message);
+    this.name = "KafkaFailure";
+  }
+}

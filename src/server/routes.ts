@@ -1,0 +1,31 @@
+/** Plain HTTP endpoints: /healthz, /readyz, /metrics. */
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+export interface ReadinessSource {
+  ready(): { ready: boolean; detail: Record<string, unknown> };
+  metrics(): Promise<string>;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+}
+
+export async function handleHttp(req: IncomingMessage, res: ServerResponse, src: ReadinessSource): Promise<void> {
+  const path = (req.url ?? "/").split("?")[0];
+  if (req.method !== "GET" && req.method !== "HEAD") return json(res, 405, { error: "method not allowed" });
+  switch (path) {
+    case "/healthz":
+      return json(res, 200, { status: "ok" });
+    case "/readyz": {
+      const r = src.ready();
+      return json(res, r.ready ? 200 : 503, { ready: r.ready, ...r.detail });
+    }
+    case "/metrics": {
+      const text = await src.metrics();
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(text);
+      return;
+    }
+    default:
+      return json(res, 404, { error: `no route ${path}; try /healthz, /readyz, /metrics or a WebSocket upgrade` });
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * One client connection: parses frames, runs the publish pipeline (ack only after
+ * Kafka has the record) and owns the connection's subscriptions. It knows nothing
+ * of WebSocket libraries (see Transport) nor of kafkajs (see src/kafka/types.ts).
+ */
+import type { Config } from "../config/schema.ts";
+import { type KafkaCatalog, KafkaFailure, type KafkaSink, type KafkaSource, type RecordPosition } from "../kafka/types.ts";
+import type { BridgeMetrics } from "../observability/metrics.ts";
+import type { Logger } from "../observability/logger.ts";
+import {
+  CloseCode,
+  type CommitFrame,
+  type CreditFrame,
+  encodePayload,
+  ErrorCode,
+  type PublishFrame,
+  type ServerFrame,
+  type SubscribeFrame,
+  type UnsubscribeFrame,
+} from "../protocol/mod.ts";
+import { parseClientFrame, PROTOCOL_VERSION, RETRYABLE } from "../protocol/mod.ts";
+import { Subscription } from "./subscription.ts";
+import type { TopicPolicy } from "./topics.ts";
+import type { Transport } from "./transport.ts";
+
+/** Who this node is right now; HA supplies role and epoch. */
+export interface NodeIdentity {
+  readonly node: string;
+  role(): string;
+  epoch(): number;
+}
+
+export interface SessionDeps {
+  config: Config;
+  identity: NodeIdentity;
+  sink: KafkaSink;
+  source: KafkaSource;
+  catalog: KafkaCatalog;
+  topics: TopicPolicy;
+  metrics: BridgeMetrics;
+  log: Logger;
+}
+
+const FAILURE_CODES: Record<KafkaFailure["kind"], ErrorCode> = {
+  unavailable: ErrorCode.KAFKA_UNAVAILABLE,
+  timeout: ErrorCode.KAFKA_TIMEOUT,
+  rejected: ErrorCode.KAFKA_REJECTED,
+  unknown_topic: ErrorCode.UNKNOWN_TOPIC,
+  bad_partition: ErrorCode.BAD_PARTITION,
+};
+
+class RequestError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+function asRequestError(e: unknown): RequestError {
+  if (e instanceof RequestError) return e;
+  if (e instanceof KafkaFailure) return new RequestError(FAILURE_CODES[e.kind], e.message);
+  return new RequestError(ErrorCode.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`);
+}
+
+export class Session {
+  readonly id = crypto.randomUUID();
+  #clientId: string;
+  #inflight = 0;
+  #idle?: () => void;
+  /** Publishes pass their checks one at a time, so each client's order reaches the sink intact. */
+  #admission: Promise<void> = Promise.resolve();
+  readonly #subs = new Map<string, Subscription>();
+  readonly #commits = new Set<Promise<unknown>>();
+  /** Nacks for publishes still waiting on Kafka, used when shutdown runs out of time. */
+  readonly #unanswered = new Set<() => void>();
+  #draining = false;
+  #closed = false;
+  readonly #log: Logger;
+
+  constructor(readonly transport: Transport, readonly deps: SessionDeps) {
+    this.#clientId = this.id;
+    this.#log = deps.log.child({ session: this.id });
+  }
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Greets the client; the first frame on every connection. */
+  start(): void {
+    const { config, identity } = this.deps;
+    this.#send({
+      op: "welcome",
+      v: PROTOCOL_VERSION,
+      node: identity.node,
+      role: identity.role(),
+      epoch: identity.epoch(),
+      session: this.id,
+      limits: {
+        maxFrameBytes: config.server.maxFrameBytes,
+        maxInflightPublishes: config.server.maxInflightPublishes,
+        maxSubscriptions: config.server.maxSubscriptions,
+        maxCredit: config.server.maxCredit,
+      },
+    });
+  }
+
+  #send(frame: ServerFrame): void {
+    if (!this.#closed) this.transport.send(JSON.stringify(frame));
+  }
+
+  #error(code: ErrorCode, message: string, id?: string, sub?: string): void {
+    this.deps.metrics.frameErrors.inc({ code });
+    this.#log.debug({ code, id, sub }, message);
+    this.#send({ op: "error", id, sub, code, message, retryable: RETRYABLE[code] });
+  }
+
+  #nack(id: string, code: ErrorCode, message: string): void {
+    this.deps.metrics.nacks.inc({ code });
+    this.#send({ op: "nack", id, code, message, retryable: RETRYABLE[code] });
+  }
+
+  /** A frame too large to parse; refused without closing the connection. */
+  rejectOversized(bytes: number): void {
+    this.#error(ErrorCode.FRAME_TOO_LARGE, `frame of ${bytes} bytes exceeds the limit of ${this.deps.config.server.maxFrameBytes}`);
+  }
+
+  rejectBinary(): void {
+    this.#error(ErrorCode.BAD_FRAME, "binary frames are not part of protocol v1; send base64 in a text frame");
+  }
+
+  handleText(text: string): void {
+    const parsed = parseClientFrame(text, { maxCredit: this.deps.config.server.maxCredit });
+    if (!parsed.ok) {
+      if (parsed.op === "publish" && parsed.id !== undefined) {
+        this.deps.metrics.publishes.inc();
+        this.#nack(parsed.id, parsed.code, parsed.message);
+      } else {
+        this.#error(parsed.code, parsed.message, parsed.id);
+      }
+      return;
+    }
+    const f = parsed.frame;
+    switch (f.op) {
+      case "hello":
+        this.#clientId = f.clientId;
+        this.#log.debug({ clientId: f.clientId, lastEpoch: f.lastEpoch }, "client hello");
+        this.#send({ op: "hello_ok", id: f.id, clientId: f.clientId, epoch: this.deps.identity.epoch() });
+        return;
+      case "publish":
+        return this.#publish(f);
+      case "subscribe":
+        void this.#subscribe(f);
+        return;
+      case "credit":
+        return this.#credit(f);
+      case "commit":
+        void this.#commit(f);
+        return;
+      case "unsubscribe":
+        void this.#unsubscribe(f);
+        return;
+      case "ping":
+        this.#send({ op: "pong", id: f.id });
+        return;
+    }
+  }
+
+  #publish(f: PublishFrame): void {
+    const { metrics, config } = this.deps;
+    metrics.publishes.inc();
+    if (this.#draining) return this.#nack(f.id, ErrorCode.SHUTTING_DOWN, "the bridge is shutting down; publish to another node");
+    if (this.#inflight >= config.server.maxInflightPublishes) {
+      return this.#nack(
+        f.id,
+        ErrorCode.TOO_MANY_INFLIGHT,
+        `more than ${config.server.maxInflightPublishes} publishes awaiting acks; wait for acks before sending more`,
+      );
+    }
+    this.#inflight++;
+    const started = performance.now();
+    let answered = false;
+    const answer = (send: () => void) => {
+      if (answered) return;
+      answered = true;
+      this.#unanswered.delete(abandon);
+      send();
+      this.#inflight--;
+      if (this.#inflight === 0) this.#idle?.();
+    };
+    const abandon = () =>
+      answer(() =>
+        this.#nack(f.id, ErrorCode.KAFKA_TIMEOUT, "Kafka had not confirmed the record when the bridge shut down; it may or may not be written")
+      );
+    this.#unanswered.add(abandon);
+    const admitted = this.#admission.then(() => this.#admit(f));
+    // The next publish may pass its checks as soon as this one is queued in the sink.
+    this.#admission = admitted.then(() => {}, () => {});
+    admitted.then(async ({ pending, epoch }) => {
+      const pos = await pending;
+      answer(() => {
+        metrics.acks.inc();
+        metrics.publishLatency.observe((performance.now() - started) / 1000);
+        this.#send({ op: "ack", id: f.id, topic: f.topic, partition: pos.partition, offset: pos.offset, epoch });
+      });
+    }).catch((e) => {
+      const err = asRequestError(e);
+      if (err.code === ErrorCode.INTERNAL) this.#log.error({ err: e }, "publish failed");
+      answer(() => this.#nack(f.id, err.code, err.message));
+    });
+  }
+
+  /** Checks the publish and queues it in the sink; `pending` settles when Kafka answers. */
+  async #admit(f: PublishFrame): Promise<{ pending: Promise<RecordPosition>; epoch: number }> {
+    const { topics, catalog, sink, identity } = this.deps;
+    const decision = topics.resolve(f.topic);
+    if (!decision.ok) throw new RequestError(decision.code, decision.message);
+    if (!(await catalog.topic(decision.kafkaTopic))) {
+      throw new RequestError(ErrorCode.UNKNOWN_TOPIC, `topic "${f.topic}" does not exist`);
+    }
+    const epoch = identity.epoch();
+    const pending = sink.send({
+      topic: decision.kafkaTopic,
+      partition: f.partition,
+      key: f.key === undefined ? undefined : encodePayload(f.key, f.keyEncoding),
+      value: encodePayload(f.value, f.encoding),
+      headers: {
+        ...f.headers,
+        "eb-message-id": `${this.#clientId}:${f.id}`,
+        "eb-client-id": this.#clientId,
+        "eb-node": identity.node,
+        "eb-epoch": String(epoch),
+      },
+    });
+    return { pending, epoch };
+  }
+
+  async #subscribe(f: SubscribeFrame): Promise<void> {
+    const { config, topics, catalog, source, metrics } = this.deps;
+    if (this.#draining) return this.#error(ErrorCode.SHUTTING_DOWN, "the bridge is shutting down", f.id, f.sub);
+    if (this.#subs.has(f.sub)) {
+      return this.#error(ErrorCode.DUPLICATE_SUBSCRIPTION, `subscription "${f.sub}" already exists on this connection`, f.id, f.sub);
+    }
+    if (this.#subs.size >= config.server.maxSubscriptions) {
+      return this.#error(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `at most ${config.server.maxSubscriptions} subscriptions per connection`, f.id, f.sub);
+    }
+    const decision = topics.resolve(f.topic);
+    if (!decision.ok) return this.#error(decision.code, decision.message, f.id, f.sub);
+    const slow = config.server.slowConsumer;
+    const subscription = new Subscription(f.sub, f.topic, f.mode, f.encoding, f.credit, {
+      maxCredit: config.server.maxCredit,
+      maxBufferedBytes: slow.maxBufferedBytes,
+      policy: slow.policy,
+      stallTimeoutMs: slow.stallTimeoutMs,
+    }, {
+      send: (frame) => {
+        metrics.deliveries.inc();
+        this.#send(frame);
+      },
+      bufferedAmount: () => this.transport.bufferedAmount(),
+      onStalled: (reason) => this.#dropSlowConsumer(f.sub, reason),
+      onPendingChange: (d) => metrics.pendingDeliveries.inc(d),
+    });
+    this.#subs.set(f.sub, subscription);
+    try {
+      const info = await catalog.topic(decision.kafkaTopic);
+      if (!info) throw new RequestError(ErrorCode.UNKNOWN_TOPIC, `topic "${f.topic}" does not exist`);
+      let startOffsets: Record<string, string> | undefined;
+      if (f.from.kind === "offsets") {
+        for (const p of Object.keys(f.from.offsets)) {
+          if (Number(p) >= info.partitions) {
+            throw new RequestError(ErrorCode.BAD_OFFSET, `topic "${f.topic}" has partitions 0 to ${info.partitions - 1}, not ${p}`);
+          }
+        }
+        startOffsets = f.from.offsets;
+      } else if (f.from.kind === "timestamp") {
+        startOffsets = await catalog.offsetsForTimestamp(decision.kafkaTopic, f.from.timestamp);
+      } else if (f.from.kind === "latest" && f.mode === "broadcast") {
+        // Pin "latest" now, so every message published after "subscribed" is delivered.
+        startOffsets = await catalog.endOffsets(decision.kafkaTopic);
+      }
+      const prefix = config.kafka.consumer.groupPrefix;
+      const groupId = f.mode === "group"
+        ? prefix + f.group
+        : `${prefix}broadcast.${this.deps.identity.node}.${crypto.randomUUID()}`;
+      const handle = await source.open(
+        { topic: decision.kafkaTopic, mode: f.mode, groupId, from: f.from, startOffsets },
+        subscription.deliver,
+        {
+          onLag: (partition, lag) => metrics.consumerLag.set({ topic: decision.kafkaTopic, partition, group: f.group ?? "" }, lag),
+          onFatal: (e) => this.#endSubscription(f.sub, `Kafka consumer failed: ${e.message}`),
+        },
+      );
+      if (subscription.stopped || this.#closed) {
+        await handle.stop();
+        return;
+      }
+      subscription.handle = handle;
+      metrics.subscriptions.inc();
+      this.#log.debug({ sub: f.sub, topic: f.topic, mode: f.mode, group: f.group, from: f.from }, "subscribed");
+      this.#send({ op: "subscribed", id: f.id, sub: f.sub, topic: f.topic, mode: f.mode, group: f.group });
+    } catch (e) {
+      subscription.stop();
+      this.#subs.delete(f.sub);
+      const err = asRequestError(e);
+      this.#error(err.code, err.message, f.id, f.sub);
+    }
+  }
+
+  #credit(f: CreditFrame): void {
+    const s = this.#subs.get(f.sub);
+    if (!s) return this.#error(ErrorCode.UNKNOWN_SUBSCRIPTION, `no subscription "${f.sub}" on this connection`, f.id, f.sub);
+    s.grant(f.n);
+  }
+
+  async #commit(f: CommitFrame): Promise<void> {
+    const s = this.#subs.get(f.sub);
+    if (!s || !s.handle) return this.#error(ErrorCode.UNKNOWN_SUBSCRIPTION, `no active subscription "${f.sub}"`, f.id, f.sub);
+    if (s.mode !== "group") {
+      return this.#error(ErrorCode.BAD_FIELD, "commit needs a group subscription; broadcast subscribers resume from offsets they keep", f.id, f.sub);
+    }
+    const done = s.handle.commit(f.partition, f.offset);
+    this.#commits.add(done);
+    try {
+      await done;
+      this.#send({ op: "committed", id: f.id, sub: f.sub, partition: f.partition, offset: f.offset });
+    } catch (e) {
+      const err = asRequestError(e);
+      this.#error(err.code, `commit failed: ${err.message}`, f.id, f.sub);
+    } finally {
+      this.#commits.delete(done);
+    }
+  }
+
+  async #unsubscribe(f: UnsubscribeFrame): Promise<void> {
+    if (!this.#subs.has(f.sub)) return this.#error(ErrorCode.UNKNOWN_SUBSCRIPTION, `no subscription "${f.sub}" on this connection`, f.id, f.sub);
+    await this.#stopSubscription(f.sub);
+    this.#send({ op: "unsubscribed", id: f.id, sub: f.sub });
+  }
+
+  async #stopSubscription(sub: string): Promise<void> {
+    const s = this.#subs.get(sub);
+    if (!s) return;
+    this.#subs.delete(sub);
+    s.stop();
+    if (s.handle) {
+      this.deps.metrics.subscriptions.dec();
+      await s.handle.stop();
+    }
+  }
+
+  async #endSubscription(sub: string, reason: string): Promise<void> {
+    await this.#stopSubscription(sub);
+    this.#error(ErrorCode.KAFKA_UNAVAILABLE, reason, undefined, sub);
+    this.#send({ op: "unsubscribed", id: "", sub, reason });
+  }
+
+  #dropSlowConsumer(sub: string, reason: string): void {
+    this.#log.info({ sub, reason }, "disconnecting slow consumer");
+    this.#error(ErrorCode.SLOW_CONSUMER, `disconnected: ${reason}`, undefined, sub);
+    this.transport.close(CloseCode.SLOW_CONSUMER, "slow consumer");
+    void this.closed();
+  }
+
+  /**
+   * Graceful end: refuse new work, let in-flight publishes get their ack or nack
+   * (bounded by `deadline`), finish client commits, leave consumer groups cleanly.
+   */
+  async drain(deadline: number): Promise<void> {
+    this.#draining = true;
+    if (this.#inflight > 0) {
+      const idle = new Promise<void>((r) => (this.#idle = r));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([idle, new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - performance.now()))))]);
+      clearTimeout(timer);
+    }
+    for (const abandon of [...this.#unanswered]) abandon();
+    await Promise.allSettled([...this.#commits]);
+    await Promise.allSettled([...this.#subs.keys()].map((s) => this.#stopSubscription(s)));
+  }
+
+  /** The socket is gone: stop deliveries. In-flight publishes still complete in Kafka. */
+  async closed(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#subs.keys()].map((s) => this.#stopSubscription(s)));
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * One subscription's flow control. Kafka messages wait here until the client has
+ * credit and the socket is not backed up; the source fetches nothing more while a
+ * message waits, so memory stays bounded by one fetch per subscription.
+ */
+import type { Delivery, SourceHandle } from "../kafka/types.ts";
+import type { Encoding, MessageFrame, SubscribeMode } from "../protocol/mod.ts";
+import { decodeKey, decodePayload } from "../protocol/mod.ts";
+
+export interface FlowLimits {
+  maxCredit: number;
+  maxBufferedBytes: number;
+  policy: "pause" | "disconnect";
+  stallTimeoutMs: number;
+}
+
+export interface SubscriptionHooks {
+  send(frame: MessageFrame): void;
+  bufferedAmount(): number;
+  /** Called once when the slow-consumer policy is "disconnect" and the client stalled. */
+  onStalled(reason: string): void;
+  onPendingChange(delta: number): void;
+}
+
+const BUFFER_POLL_MS = 25;
+
+export class Subscription {
+  handle?: SourceHandle;
+  #credit: number;
+  #waiting?: { delivery: Delivery; resolve(sent: boolean): void; since: number };
+  #poll?: ReturnType<typeof setInterval>;
+  #stopped = false;
+
+  constructor(
+    readonly sub: string,
+    readonly clientTopic: string,
+    readonly mode: SubscribeMode,
+    readonly encoding: Encoding,
+    initialCredit: number,
+    readonly limits: FlowLimits,
+    readonly hooks: SubscriptionHooks,
+  ) {
+    this.#credit = initialCredit;
+  }
+
+  get credit(): number {
+    return this.#credit;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** The source's DeliverFn: resolves true once the message is on the socket. */
+  deliver = (d: Delivery): Promise<boolean> => {
+    if (this.#stopped) return Promise.resolve(false);
+    if (this.#canSend()) {
+      this.#send(d);
+      return Promise.resolve(true);
+    }
+    this.hooks.onPendingChange(1);
+    return new Promise((resolve) => {
+      this.#waiting = { delivery: d, resolve, since: performance.now() };
+      this.#watchIfNeeded();
+    });
+  };
+
+  grant(n: number): void {
+    this.#credit = Math.min(this.limits.maxCredit, this.#credit + n);
+    this.#tryFlush();
+    this.#watchIfNeeded();
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#unwatch();
+    const w = this.#waiting;
+    this.#waiting = undefined;
+    if (w) {
+      this.hooks.onPendingChange(-1);
+      w.resolve(false);
+    }
+  }
+
+  #canSend(): boolean {
+    return this.#credit > 0 && this.hooks.bufferedAmount() < this.limits.maxBufferedBytes;
+  }
+
+  #send(d: Delivery): void {
+    this.#credit--;
+    const value = d.value ? decodePayload(d.value, this.encoding) : { value: null, encoding: this.encoding };
+    this.hooks.send({
+      op: "message",
+      sub: this.sub,
+      topic: this.clientTopic,
+      partition: d.partition,
+      offset: d.offset,
+      timestamp: d.timestamp,
+      ...decodeKey(d.key),
+      value: value.value,
+      encoding: value.encoding,
+      headers: d.headers,
+    });
+  }
+
+  #tryFlush(): void {
+    const w = this.#waiting;
+    if (!w || !this.#canSend()) return;
+    this.#waiting = undefined;
+    this.#unwatch();
+    this.hooks.onPendingChange(-1);
+    this.#send(w.delivery);
+    w.resolve(true);
+  }
+
+  /**
+   * A message waiting for credit needs no timer: grant() flushes it. A timer runs
+   * only to notice a drained socket, or to enforce the disconnect policy.
+   */
+  #watchIfNeeded(): void {
+    if (this.#poll !== undefined || !this.#waiting) return;
+    if (this.#credit === 0 && this.limits.policy === "pause") return;
+    this.#poll = setInterval(() => {
+      const w = this.#waiting;
+      if (!w || (this.#credit === 0 && this.limits.policy === "pause")) return this.#unwatch();
+      if (this.limits.policy === "disconnect") {
+        const backedUp = this.hooks.bufferedAmount() >= this.limits.maxBufferedBytes;
+        if (backedUp || performance.now() - w.since > this.limits.stallTimeoutMs) {
+          this.hooks.onStalled(
+            backedUp
+              ? `socket send buffer passed ${this.limits.maxBufferedBytes} bytes`
+              : `no credit for ${this.limits.stallTimeoutMs} ms with messages waiting`,
+          );
+          return;
+        }
+      }
+      this.#tryFlush();
+    }, BUFFER_POLL_MS);
+  }
+
+  #unwatch(): void {
+    if (this.#poll !== undefined) clearInterval(this.#poll);
+    this.#poll = undefined;
+  }
+}
