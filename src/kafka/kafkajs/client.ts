@@ -1,9 +1,24 @@
 /** Builds the kafkajs client with its logs routed into pino. */
+import process from "node:process";
 import { Kafka, logLevel as KafkaLogLevel } from "kafkajs";
 import type { Config } from "../../config/schema.ts";
 import type { Logger } from "../../observability/logger.ts";
 
+/**
+ * kafkajs' request queue computes a negative timer delay when it is not throttled
+ * (a known, harmless bug: the timer runs after 1 ms). Node-compat prints a
+ * TimeoutNegativeWarning to stderr each time; route process warnings to the log
+ * instead, dropping that one.
+ */
+function quietKnownWarnings(log: Logger): void {
+  process.removeAllListeners("warning");
+  process.on("warning", (w: Error) => {
+    if (w.name !== "TimeoutNegativeWarning") log.warn({ warning: w.name }, w.message);
+  });
+}
+
 export function createKafka(config: Config["kafka"], log: Logger): Kafka {
+  quietKnownWarnings(log);
   const kafkaLog = log.child({ component: "kafkajs" });
   return new Kafka({
     clientId: config.clientId,

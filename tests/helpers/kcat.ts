@@ -1,0 +1,38 @@
+/** Reads a topic with kcat (librdkafka): an independent check of what Kafka holds. */
+import { brokers } from "./kafka.ts";
+
+export interface KcatRecord {
+  partition: number;
+  offset: number;
+  key: string | null;
+  payload: string | null;
+  headers: Record<string, string>;
+}
+
+export async function kcatRead(topic: string, brokerList = brokers()): Promise<KcatRecord[]> {
+  const out = await new Deno.Command("kcat", {
+    args: ["-C", "-b", brokerList, "-t", topic, "-o", "beginning", "-e", "-q", "-J"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`kcat failed: ${new TextDecoder().decode(out.stderr)}`);
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.trim()).map((l) => {
+    const j = JSON.parse(l);
+    const headers: Record<string, string> = {};
+    const h: string[] = j.headers ?? [];
+    for (let i = 0; i + 1 < h.length; i += 2) headers[h[i]] = h[i + 1];
+    return { partition: j.partition, offset: j.offset, key: j.key, payload: j.payload, headers };
+  });
+}
+
+/** Produces keyless text records with kcat, so tests have data that did not come through the bridge. */
+export async function kcatProduce(topic: string, values: string[], opts: { partition?: number } = {}): Promise<void> {
+  const args = ["-P", "-b", brokers(), "-t", topic];
+  if (opts.partition !== undefined) args.push("-p", String(opts.partition));
+  const child = new Deno.Command("kcat", { args, stdin: "piped", stdout: "null", stderr: "piped" }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(values.join("\n") + "\n"));
+  await w.close();
+  const out = await child.output();
+  if (!out.success) throw new Error(`kcat produce failed: ${new TextDecoder().decode(out.stderr)}`);
+}
