@@ -76,7 +76,10 @@ export async function runBridge(
   });
 
   const deadline = performance.now() + config.server.shutdownTimeoutMs;
-  log.info({ sessions: server.sessionCount, timeoutMs: config.server.shutdownTimeoutMs }, "shutting down");
+  log.info(
+    { sessions: server.sessionCount, inflight: server.inflightPublishes, timeoutMs: config.server.shutdownTimeoutMs },
+    "shutting down",
+  );
   await server.shutdown(deadline);
   await sink.close();
   await healthLoop;

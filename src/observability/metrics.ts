@@ -54,8 +54,22 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly memory = new client.Gauge({
+    name: "edge_bridge_memory_bytes",
+    help: "Process memory (Deno.memoryUsage), by kind: rss, heap_used, external",
+    labelNames: ["kind"],
+    registers: [this.registry],
+    collect() {
+      const m = Deno.memoryUsage();
+      this.set({ kind: "rss" }, m.rss);
+      this.set({ kind: "heap_used" }, m.heapUsed);
+      this.set({ kind: "external" }, m.external);
+    },
+  });
+
   constructor() {
-    client.collectDefaultMetrics({ register: this.registry, prefix: "edge_bridge_process_" });
+    // prom-client's process metrics that work under Deno (CPU, handles, event loop); memory is read above.
+    client.collectDefaultMetrics({ register: this.registry, prefix: "edge_bridge_" });
   }
 
   render(): Promise<string> {

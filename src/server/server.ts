@@ -43,6 +43,13 @@ export class BridgeServer {
     return this.#sessions.size;
   }
 
+  /** Publishes received and not yet answered, over all sessions. */
+  get inflightPublishes(): number {
+    let n = 0;
+    for (const s of this.#sessions.values()) n += s.inflight;
+    return n;
+  }
+
   listen(): Promise<{ host: string; port: number }> {
     const { host, port } = this.#deps.config.server;
     return new Promise((resolve, reject) => {

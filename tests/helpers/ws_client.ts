@@ -8,11 +8,17 @@ export type Frame = Record<string, any>;
 export class TestClient {
   readonly frames: Frame[] = [];
   readonly closed: Promise<CloseEvent>;
-  #waiters: { pred: (f: Frame) => boolean; resolve(f: Frame): void }[] = [];
+  #waiters: { pred: (f: Frame) => boolean; resolve(f: Frame): void; reject(e: Error): void }[] = [];
   #seq = 0;
 
   private constructor(readonly ws: WebSocket) {
-    this.closed = new Promise((r) => ws.addEventListener("close", (e) => r(e), { once: true }));
+    this.closed = new Promise((r) =>
+      ws.addEventListener("close", (e) => {
+        r(e);
+        // Nothing more can arrive: fail whoever still waits.
+        for (const w of this.#waiters.splice(0)) w.reject(new Error(`connection closed (code ${e.code}) while waiting`));
+      }, { once: true })
+    );
     ws.addEventListener("message", (e) => {
       const f = JSON.parse(e.data as string) as Frame;
       this.frames.push(f);
@@ -60,7 +66,11 @@ export class TestClient {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
         reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last frames: ${JSON.stringify(this.frames.slice(-3))}`));
       }, timeoutMs);
-      const waiter = { pred, resolve: (f: Frame) => (clearTimeout(timer), resolve(f)) };
+      const waiter = {
+        pred,
+        resolve: (f: Frame) => (clearTimeout(timer), resolve(f)),
+        reject: (e: Error) => (clearTimeout(timer), reject(e)),
+      };
       this.#waiters.push(waiter);
     });
   }
