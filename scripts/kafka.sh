@@ -5,6 +5,7 @@
 #   scripts/kafka.sh stop    [--port N]   stop cleanly (SIGTERM, then SIGKILL after 30 s)
 #   scripts/kafka.sh status  [--port N]   running or not, and the bootstrap address
 #   scripts/kafka.sh logs    [--port N]   follow the broker log
+#   scripts/kafka.sh topic NAME [PARTS]   create a topic if it does not exist (default 3 partitions)
 #   scripts/kafka.sh jars                 only resolve the jars (used by CI to warm the cache)
 #
 # The broker listens on 127.0.0.1:PORT (default 19092) and its controller on PORT+1.
@@ -12,17 +13,19 @@
 # $EDGE_BRIDGE_CACHE (default ~/.cache/edge-bridge). State lives in .kafka/PORT/ in the repo.
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"; [ $# -gt 0 ] && shift
 port="${KAFKA_PORT:-19092}"
+positional=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) port="${2:?--port needs a number}"; shift 2 ;;
     --port=*) port="${1#--port=}"; shift ;;
     -h|--help) usage; exit 0 ;;
-    *) echo "kafka.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    -*) echo "kafka.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+    *) positional+=("$1"); shift ;;
   esac
 done
 case "$port" in ''|*[!0-9]*) echo "kafka.sh: --port must be a number, got '$port'" >&2; exit 2 ;; esac
@@ -115,8 +118,19 @@ stop() {
   echo "kafka.sh: stopped broker on port $port" >&2
 }
 
+topic() {
+  local name="${positional[0]:-}" parts="${positional[1]:-3}"
+  [ -n "$name" ] || { echo "kafka.sh topic: needs a topic name" >&2; exit 2; }
+  resolve_jars
+  java -Dlog4j2.configurationFile="$root/scripts/kafka/log4j2-tools.yaml" -cp "$jars/*" \
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$port" \
+    --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1
+  echo "kafka.sh: topic $name is ready ($parts partitions requested)" >&2
+}
+
 case "$cmd" in
   start) start ;;
+  topic) topic ;;
   stop) stop ;;
   status) if running; then echo "running: 127.0.0.1:$port (pid $(cat "$pidfile"))"; else echo "stopped (port $port)"; exit 3; fi ;;
   logs) exec tail -n 100 -F "$logfile" ;;

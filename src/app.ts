@@ -53,11 +53,16 @@ export async function runBridge(
   const topics = new TopicPolicy(config.topics);
 
   const server = new BridgeServer(
-    { config, identity, sink, source, catalog, topics, metrics, log },
+    { config, identity, sink, source, catalog, topics, metrics, log, kafkaUp: () => health.up },
     {
       ready: () => ({
         ready: health.up,
-        detail: { node, role: identity.role(), epoch: identity.epoch(), kafka: health.up ? "up" : `down: ${health.lastError}` },
+        detail: {
+          node,
+          role: identity.role(),
+          epoch: identity.epoch(),
+          kafka: health.up ? "up" : `down: ${health.lastError}`,
+        },
       }),
       metrics: () => metrics.render(),
     },
@@ -77,7 +82,11 @@ export async function runBridge(
 
   const deadline = performance.now() + config.server.shutdownTimeoutMs;
   log.info(
-    { sessions: server.sessionCount, inflight: server.inflightPublishes, timeoutMs: config.server.shutdownTimeoutMs },
+    {
+      sessions: server.sessionCount,
+      inflight: server.inflightPublishes,
+      timeoutMs: config.server.shutdownTimeoutMs,
+    },
     "shutting down",
   );
   await server.shutdown(deadline);

@@ -25,27 +25,81 @@ Deno.test("bad input: each gets its error code, and the connection keeps working
     assert.equal(c.welcome?.limits.maxFrameBytes, 4096, "the greeting states the limits");
     await t.step("malformed JSON", async () => void await expectError("{op:", "BAD_JSON"));
     await t.step("not an object", async () => void await expectError("42", "BAD_FRAME"));
-    await t.step("unknown op", async () => void await expectError('{"op":"fly","id":"u1"}', "UNKNOWN_OP", "u1"));
-    await t.step("missing field", async () => void await expectError(`{"op":"publish","id":"m1","value":"x"}`, "MISSING_FIELD", "m1"));
+    await t.step(
+      "unknown op",
+      async () => void await expectError('{"op":"fly","id":"u1"}', "UNKNOWN_OP", "u1"),
+    );
+    await t.step(
+      "missing field",
+      async () => void await expectError(`{"op":"publish","id":"m1","value":"x"}`, "MISSING_FIELD", "m1"),
+    );
     await t.step("oversized frame", async () => {
-      const f = await expectError(JSON.stringify({ op: "publish", id: "big", topic, value: "x".repeat(5000) }), "FRAME_TOO_LARGE");
+      const f = await expectError(
+        JSON.stringify({ op: "publish", id: "big", topic, value: "x".repeat(5000) }),
+        "FRAME_TOO_LARGE",
+      );
       assert.match(f.message, /exceeds the limit of 4096/);
     });
-    await t.step("unknown topic", async () => void await expectError(JSON.stringify({ op: "publish", id: "t1", topic: "no-such-topic", value: "x" }), "UNKNOWN_TOPIC", "t1"));
-    await t.step("denied topic", async () => void await expectError(JSON.stringify({ op: "publish", id: "t2", topic: "secret-x", value: "x" }), "TOPIC_DENIED", "t2"));
-    await t.step("unknown topic on subscribe", async () => void await expectError(JSON.stringify({ op: "subscribe", id: "t3", topic: "no-such-topic" }), "UNKNOWN_TOPIC", "t3"));
-    await t.step("bad offset", async () => void await expectError(JSON.stringify({ op: "subscribe", id: "o1", topic, from: { offsets: { "0": "-3" } } }), "BAD_OFFSET", "o1"));
-    await t.step("offset for a partition the topic lacks", async () => void await expectError(JSON.stringify({ op: "subscribe", id: "o2", topic, from: { offsets: { "9": "0" } } }), "BAD_OFFSET", "o2"));
+    await t.step(
+      "unknown topic",
+      async () =>
+        void await expectError(
+          JSON.stringify({ op: "publish", id: "t1", topic: "no-such-topic", value: "x" }),
+          "UNKNOWN_TOPIC",
+          "t1",
+        ),
+    );
+    await t.step(
+      "denied topic",
+      async () =>
+        void await expectError(
+          JSON.stringify({ op: "publish", id: "t2", topic: "secret-x", value: "x" }),
+          "TOPIC_DENIED",
+          "t2",
+        ),
+    );
+    await t.step(
+      "unknown topic on subscribe",
+      async () =>
+        void await expectError(
+          JSON.stringify({ op: "subscribe", id: "t3", topic: "no-such-topic" }),
+          "UNKNOWN_TOPIC",
+          "t3",
+        ),
+    );
+    await t.step(
+      "bad offset",
+      async () =>
+        void await expectError(
+          JSON.stringify({ op: "subscribe", id: "o1", topic, from: { offsets: { "0": "-3" } } }),
+          "BAD_OFFSET",
+          "o1",
+        ),
+    );
+    await t.step(
+      "offset for a partition the topic lacks",
+      async () =>
+        void await expectError(
+          JSON.stringify({ op: "subscribe", id: "o2", topic, from: { offsets: { "9": "0" } } }),
+          "BAD_OFFSET",
+          "o2",
+        ),
+    );
     await t.step("binary frame", async () => {
       const before = c.frames.length;
       c.ws.send(new Uint8Array([1, 2, 3]));
       const f = await c.waitFor((f) => c.frames.indexOf(f) >= before && f.op === "error");
       assert.equal(f.code, "BAD_FRAME");
     });
-    await t.step("unknown subscription", async () => void await expectError('{"op":"credit","sub":"nope","n":1}', "UNKNOWN_SUBSCRIPTION"));
+    await t.step(
+      "unknown subscription",
+      async () => void await expectError('{"op":"credit","sub":"nope","n":1}', "UNKNOWN_SUBSCRIPTION"),
+    );
     await t.step("too many in-flight publishes", async () => {
       for (let i = 0; i < 10; i++) c.send({ op: "publish", id: `f${i}`, topic, value: `v${i}` });
-      const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => c.waitFor((f) => f.id === `f${i}`)));
+      const replies = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => c.waitFor((f) => f.id === `f${i}`)),
+      );
       const nacked = replies.filter((r) => r.op === "nack");
       assert.ok(nacked.length > 0, "publishes beyond the limit are nacked");
       for (const n of nacked) assert.deepEqual([n.code, n.retryable], ["TOO_MANY_INFLIGHT", true]);

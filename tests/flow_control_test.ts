@@ -16,7 +16,12 @@ Deno.test("flow control: without credit nothing more is sent and memory stays bo
   await createTopics([{ name: topic, partitions: 1 }]);
   // 40 MB waiting in Kafka: far more than the bridge may hold for one subscriber.
   const big = "x".repeat(10_000);
-  for (let i = 0; i < 8; i++) await kcatProduce(topic, Array.from({ length: 500 }, (_, j) => `${i}-${j}-${big}`));
+  for (let i = 0; i < 8; i++) {
+    await kcatProduce(
+      topic,
+      Array.from({ length: 500 }, (_, j) => `${i}-${j}-${big}`),
+    );
+  }
   const bridge = await BridgeProcess.start({ set: ["kafka.consumer.maxBytesPerPartition=1048576"] });
   const c = await bridge.connect();
   try {
@@ -25,7 +30,11 @@ Deno.test("flow control: without credit nothing more is sent and memory stays bo
     await c.waitForCount((f) => f.op === "message", 5);
     await new Promise((r) => setTimeout(r, 3000));
     assert.equal(c.messages().length, 5, "exactly the granted credit was delivered");
-    assert.equal(await metric(bridge, "edge_bridge_pending_deliveries"), 1, "one message waits for credit; nothing queues behind it");
+    assert.equal(
+      await metric(bridge, "edge_bridge_pending_deliveries"),
+      1,
+      "one message waits for credit; nothing queues behind it",
+    );
     const rssAfter = await metric(bridge, 'edge_bridge_memory_bytes{kind="rss"}');
     const grownMB = (rssAfter - rssBefore) / 1e6;
     console.log(`bridge RSS grew ${grownMB.toFixed(1)} MB with 40 MB waiting in Kafka`);

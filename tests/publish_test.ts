@@ -52,7 +52,11 @@ Deno.test("publish: every ack is in Kafka exactly once, at the acked position, i
         const seq = records.filter((r) => r.key === `k${k}` && r.payload!.startsWith(`c${ci} `))
           .map((r) => Number(r.payload!.split(" n")[1]));
         assert.deepEqual(seq, [...seq].sort((a, b) => a - b), `order for client ${ci} key k${k}`);
-        assert.equal(new Set(records.filter((r) => r.key === `k${k}`).map((r) => r.partition)).size, 1, "a key stays on one partition");
+        assert.equal(
+          new Set(records.filter((r) => r.key === `k${k}`).map((r) => r.partition)).size,
+          1,
+          "a key stays on one partition",
+        );
       }
     }
   } finally {
@@ -68,7 +72,11 @@ Deno.test("publish: JSON, base64 and text payloads, explicit partition and clien
   const c = await bridge.connect();
   try {
     const json = await c.publish(topic, "", { value: { a: [1, 2], b: "x" }, encoding: "json", partition: 1 });
-    const bin = await c.publish(topic, "AP8BgA==", { encoding: "base64", partition: 1, headers: { trace: "t-1" } });
+    const bin = await c.publish(topic, "AP8BgA==", {
+      encoding: "base64",
+      partition: 1,
+      headers: { trace: "t-1" },
+    });
     const txt = await c.publish(topic, "plain", { partition: 0, key: "a2V5", keyEncoding: "base64" });
     assert.deepEqual([json.op, json.partition, json.offset], ["ack", 1, "0"]);
     assert.deepEqual([bin.op, bin.partition, bin.offset], ["ack", 1, "1"]);

@@ -6,7 +6,13 @@ import { kcatRead } from "./helpers/kcat.ts";
 import type { Frame, TestClient } from "./helpers/ws_client.ts";
 
 /** Publishes windows of `size` until the connection closes; returns ids in send order. */
-async function publishUntilClosed(c: TestClient, topic: string, name: string, size: number, firstWindowSent: () => void) {
+async function publishUntilClosed(
+  c: TestClient,
+  topic: string,
+  name: string,
+  size: number,
+  firstWindowSent: () => void,
+) {
   const sent: string[] = [];
   let open = true;
   c.closed.then(() => (open = false));
@@ -31,7 +37,9 @@ Deno.test("shutdown: SIGTERM under load answers every in-flight publish and exit
   let ready = 0;
   let allLoaded: () => void;
   const loaded = new Promise<void>((r) => (allLoaded = r));
-  const runs = clients.map((c, i) => publishUntilClosed(c, topic, `c${i}`, 200, () => ++ready === clients.length && allLoaded()));
+  const runs = clients.map((c, i) =>
+    publishUntilClosed(c, topic, `c${i}`, 200, () => ++ready === clients.length && allLoaded())
+  );
   await loaded;
   const code = await bridge.stop("SIGTERM");
   const sentPerClient = await Promise.all(runs);
@@ -44,12 +52,17 @@ Deno.test("shutdown: SIGTERM under load answers every in-flight publish and exit
   const acked = new Set<string>();
   for (const [i, c] of clients.entries()) {
     assert.equal((await c.closed).code, 1001, "closed with 1001 going away");
-    const answers = new Map<string, Frame>(c.frames.filter((f) => f.op === "ack" || f.op === "nack").map((f) => [f.id, f]));
+    const answers = new Map<string, Frame>(
+      c.frames.filter((f) => f.op === "ack" || f.op === "nack").map((f) => [f.id, f]),
+    );
     const sent = sentPerClient[i];
     // Only publishes still on the wire when the bridge sent its close frame may go unanswered: a suffix.
     const firstUnanswered = sent.findIndex((id) => !answers.has(id));
     if (firstUnanswered >= 0) {
-      assert.ok(sent.slice(firstUnanswered).every((id) => !answers.has(id)), "no answered publish follows an unanswered one");
+      assert.ok(
+        sent.slice(firstUnanswered).every((id) => !answers.has(id)),
+        "no answered publish follows an unanswered one",
+      );
     }
     for (const f of answers.values()) {
       if (f.op === "ack") acked.add(f.id);
@@ -59,7 +72,9 @@ Deno.test("shutdown: SIGTERM under load answers every in-flight publish and exit
   const inKafka = (await kcatRead(topic)).map((r) => r.payload!);
   assert.equal(new Set(inKafka).size, inKafka.length, "no duplicates in Kafka");
   for (const id of acked) assert.ok(inKafka.includes(id), `acked ${id} is in Kafka`);
-  console.log(`${acked.size} acked, all in Kafka; ${inKafka.length - acked.size} written but unanswered or nacked`);
+  console.log(
+    `${acked.size} acked, all in Kafka; ${inKafka.length - acked.size} written but unanswered or nacked`,
+  );
   assert.ok(acked.size > 0);
   await Promise.all(clients.map((c) => c.close()));
 });

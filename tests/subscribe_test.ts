@@ -85,7 +85,10 @@ Deno.test("subscribe: two group members split the partitions; broadcast reaches 
   const clients = await Promise.all([bridge.connect(), bridge.connect(), bridge.connect(), bridge.connect()]);
   const [g1, g2, b1, b2] = clients;
   try {
-    const [s1, s2] = [await g1.subscribe(topic, { mode: "group", group, credit: 1000 }), await g2.subscribe(topic, { mode: "group", group, credit: 1000 })];
+    const [s1, s2] = [
+      await g1.subscribe(topic, { mode: "group", group, credit: 1000 }),
+      await g2.subscribe(topic, { mode: "group", group, credit: 1000 }),
+    ];
     await b1.subscribe(topic, { mode: "broadcast", credit: 1000 });
     await b2.subscribe(topic, { mode: "broadcast", credit: 1000 });
     // The first member's group rebalances when the second joins; give the group a moment to settle.
@@ -109,7 +112,10 @@ Deno.test("subscribe: two group members split the partitions; broadcast reaches 
     assert.deepEqual([...got].sort(), [...sent].sort(), "the group sees every message once");
     const parts1 = new Set(g1.messages().map((m) => m.partition));
     const parts2 = new Set(g2.messages().map((m) => m.partition));
-    assert.ok(parts1.size > 0 && parts2.size > 0, `both members get partitions (${[...parts1]} / ${[...parts2]})`);
+    assert.ok(
+      parts1.size > 0 && parts2.size > 0,
+      `both members get partitions (${[...parts1]} / ${[...parts2]})`,
+    );
     assert.equal([...parts1].filter((p) => parts2.has(p)).length, 0, "no partition is shared");
   } finally {
     await Promise.all(clients.map((c) => c.close()));

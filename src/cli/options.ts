@@ -37,7 +37,14 @@ export function parseFlags<O extends ParseArgsConfig["options"]>(args: string[],
   }
 }
 
-type ConfigFlags = { config?: string; set?: string[]; host?: string; port?: string; brokers?: string; "log-level"?: string };
+type ConfigFlags = {
+  config?: string;
+  set?: string[];
+  host?: string;
+  port?: string;
+  brokers?: string;
+  "log-level"?: string;
+};
 
 export function configFromFlags(values: ConfigFlags): Promise<Config> {
   const sets = [...(values.set ?? [])];

@@ -18,6 +18,10 @@ export function version(args: string[]): number {
     return 0;
   }
   const info = { version: VERSION, protocol: PROTOCOL_VERSION, deno: Deno.version.deno };
-  console.log(values.json ? JSON.stringify(info) : `edge-bridge ${info.version} (protocol v${info.protocol}, deno ${info.deno})`);
+  console.log(
+    values.json
+      ? JSON.stringify(info)
+      : `edge-bridge ${info.version} (protocol v${info.protocol}, deno ${info.deno})`,
+  );
   return 0;
 }

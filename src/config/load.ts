@@ -35,7 +35,9 @@ function unwrap(t: z.ZodTypeAny): z.ZodTypeAny {
 function walk(t: z.ZodTypeAny, prefix: string[], out: ConfigKey[]): void {
   const inner = unwrap(t);
   if (inner instanceof z.ZodObject) {
-    for (const [k, v] of Object.entries(inner.shape as Record<string, z.ZodTypeAny>)) walk(v, [...prefix, k], out);
+    for (const [k, v] of Object.entries(inner.shape as Record<string, z.ZodTypeAny>)) {
+      walk(v, [...prefix, k], out);
+    }
     return;
   }
   const kind: LeafKind = inner instanceof z.ZodNumber
@@ -97,11 +99,19 @@ export function parseConfigText(text: string, fileName: string): Record<string, 
   try {
     data = /\.json$/i.test(fileName) ? JSON.parse(text) : YAML.parse(text);
   } catch (e) {
-    throw new ConfigError([`config file ${fileName} is not valid ${/\.json$/i.test(fileName) ? "JSON" : "YAML"}: ${(e as Error).message}`]);
+    throw new ConfigError([
+      `config file ${fileName} is not valid ${/\.json$/i.test(fileName) ? "JSON" : "YAML"}: ${
+        (e as Error).message
+      }`,
+    ]);
   }
   if (data === null || data === undefined) return {};
   if (typeof data !== "object" || Array.isArray(data)) {
-    throw new ConfigError([`config file ${fileName} must hold a mapping of sections, got ${Array.isArray(data) ? "a list" : typeof data}`]);
+    throw new ConfigError([
+      `config file ${fileName} must hold a mapping of sections, got ${
+        Array.isArray(data) ? "a list" : typeof data
+      }`,
+    ]);
   }
   return data as Record<string, unknown>;
 }
@@ -115,7 +125,9 @@ export interface ConfigSources {
 }
 
 export function buildConfig(sources: ConfigSources): Config {
-  const input: Record<string, unknown> = sources.file ? parseConfigText(sources.file.text, sources.file.name) : {};
+  const input: Record<string, unknown> = sources.file
+    ? parseConfigText(sources.file.text, sources.file.name)
+    : {};
   const origin = new Map<string, string>();
   const problems: string[] = [];
 
@@ -123,7 +135,9 @@ export function buildConfig(sources: ConfigSources): Config {
     if (!name.startsWith(ENV_PREFIX) || name === CONFIG_FILE_ENV || value === undefined) continue;
     const key = KEYS_BY_ENV.get(name);
     if (!key) {
-      problems.push(`unknown environment variable ${name}="${value}"; see docs/configuration.md for the list`);
+      problems.push(
+        `unknown environment variable ${name}="${value}"; see docs/configuration.md for the list`,
+      );
       continue;
     }
     setPath(input, key.path, coerce(value, key.kind));
@@ -162,7 +176,9 @@ export function buildConfig(sources: ConfigSources): Config {
 }
 
 /** Reads the file named by `path` (or EDGE_BRIDGE_CONFIG) and builds the config. */
-export async function loadConfig(opts: { path?: string; env: Record<string, string>; sets: string[] }): Promise<Config> {
+export async function loadConfig(
+  opts: { path?: string; env: Record<string, string>; sets: string[] },
+): Promise<Config> {
   const path = opts.path ?? opts.env[CONFIG_FILE_ENV];
   let file: ConfigSources["file"];
   if (path) {

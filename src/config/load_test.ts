@@ -45,7 +45,10 @@ Deno.test("config: errors name the key, the value, the source and what was expec
   });
   await t.step("out of range in file", () => {
     const [p] = problemsOf(() => buildConfig({ file: { name: "c.yaml", text: "server:\n  port: 70000\n" } }));
-    assert.match(p, /^server\.port = 70000 \(from file c\.yaml\): Number must be less than or equal to 65535/);
+    assert.match(
+      p,
+      /^server\.port = 70000 \(from file c\.yaml\): Number must be less than or equal to 65535/,
+    );
   });
   await t.step("bad enum via flag", () => {
     const [p] = problemsOf(() => buildConfig({ sets: ["server.slowConsumer.policy=drop"] }));
@@ -53,7 +56,10 @@ Deno.test("config: errors name the key, the value, the source and what was expec
   });
   await t.step("bad broker address", () => {
     const [p] = problemsOf(() => buildConfig({ env: { EDGE_BRIDGE_KAFKA_BROKERS: "localhost" } }));
-    assert.match(p, /kafka\.brokers\.0 = "localhost" \(from env EDGE_BRIDGE_KAFKA_BROKERS\): must be host:port/);
+    assert.match(
+      p,
+      /kafka\.brokers\.0 = "localhost" \(from env EDGE_BRIDGE_KAFKA_BROKERS\): must be host:port/,
+    );
   });
   await t.step("unknown key in file", () => {
     const [p] = problemsOf(() => buildConfig({ file: { name: "c.yaml", text: "server:\n  prot: 1\n" } }));
@@ -72,7 +78,9 @@ Deno.test("config: errors name the key, the value, the source and what was expec
     assert.match(p, /config file c\.yaml is not valid YAML/);
   });
   await t.step("all problems at once", () => {
-    const ps = problemsOf(() => buildConfig({ env: { EDGE_BRIDGE_SERVER_PORT: "x", EDGE_BRIDGE_LOG_LEVEL: "loud" } }));
+    const ps = problemsOf(() =>
+      buildConfig({ env: { EDGE_BRIDGE_SERVER_PORT: "x", EDGE_BRIDGE_LOG_LEVEL: "loud" } })
+    );
     assert.equal(ps.length, 2);
   });
 });

@@ -10,7 +10,8 @@ const MiB = 1024 * 1024;
 export const configSchema = z.object({
   node: z.object({
     /** Names this bridge in logs, the greeting and Kafka headers. Defaults to the host name. */
-    id: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' or '-' only").optional(),
+    id: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' or '-' only")
+      .optional(),
   }).strict().default({}),
   server: z.object({
     host: z.string().min(1).default("127.0.0.1"),
@@ -31,7 +32,9 @@ export const configSchema = z.object({
     shutdownTimeoutMs: ms(10_000, 100, 600_000),
   }).strict().default({}),
   kafka: z.object({
-    brokers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, "must be host:port")).min(1).default(["127.0.0.1:19092"]),
+    brokers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, "must be host:port")).min(1).default([
+      "127.0.0.1:19092",
+    ]),
     clientId: z.string().min(1).default("edge-bridge"),
     connectionTimeoutMs: ms(3_000),
     requestTimeoutMs: ms(10_000),

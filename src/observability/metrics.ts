@@ -6,22 +6,38 @@ import client from "prom-client";
 
 export class BridgeMetrics {
   readonly registry = new client.Registry();
-  readonly connections = new client.Gauge({ name: "edge_bridge_connections", help: "Open WebSocket connections", registers: [this.registry] });
+  readonly connections = new client.Gauge({
+    name: "edge_bridge_connections",
+    help: "Open WebSocket connections",
+    registers: [this.registry],
+  });
   readonly connectionsRejected = new client.Counter({
     name: "edge_bridge_connections_rejected_total",
     help: "Connections refused, by reason",
     labelNames: ["reason"],
     registers: [this.registry],
   });
-  readonly publishes = new client.Counter({ name: "edge_bridge_publishes_total", help: "Publish requests received", registers: [this.registry] });
-  readonly acks = new client.Counter({ name: "edge_bridge_acks_total", help: "Publishes acked after Kafka confirmed them", registers: [this.registry] });
+  readonly publishes = new client.Counter({
+    name: "edge_bridge_publishes_total",
+    help: "Publish requests received",
+    registers: [this.registry],
+  });
+  readonly acks = new client.Counter({
+    name: "edge_bridge_acks_total",
+    help: "Publishes acked after Kafka confirmed them",
+    registers: [this.registry],
+  });
   readonly nacks = new client.Counter({
     name: "edge_bridge_nacks_total",
     help: "Publishes refused, by error code",
     labelNames: ["code"],
     registers: [this.registry],
   });
-  readonly deliveries = new client.Counter({ name: "edge_bridge_deliveries_total", help: "Messages delivered to subscribers", registers: [this.registry] });
+  readonly deliveries = new client.Counter({
+    name: "edge_bridge_deliveries_total",
+    help: "Messages delivered to subscribers",
+    registers: [this.registry],
+  });
   readonly frameErrors = new client.Counter({
     name: "edge_bridge_frame_errors_total",
     help: "Client frames refused, by error code",
@@ -40,17 +56,26 @@ export class BridgeMetrics {
     labelNames: ["operation"],
     registers: [this.registry],
   });
-  readonly kafkaUp = new client.Gauge({ name: "edge_bridge_kafka_up", help: "1 when the last Kafka health check passed", registers: [this.registry] });
+  readonly kafkaUp = new client.Gauge({
+    name: "edge_bridge_kafka_up",
+    help: "1 when the last Kafka health check passed",
+    registers: [this.registry],
+  });
   readonly consumerLag = new client.Gauge({
     name: "edge_bridge_consumer_lag",
     help: "Messages between the last fetched offset and the high watermark, per subscription partition",
     labelNames: ["topic", "partition", "group"],
     registers: [this.registry],
   });
-  readonly subscriptions = new client.Gauge({ name: "edge_bridge_subscriptions", help: "Active subscriptions", registers: [this.registry] });
+  readonly subscriptions = new client.Gauge({
+    name: "edge_bridge_subscriptions",
+    help: "Active subscriptions",
+    registers: [this.registry],
+  });
   readonly pendingDeliveries = new client.Gauge({
     name: "edge_bridge_pending_deliveries",
-    help: "Messages fetched from Kafka and waiting for subscriber credit (bounded by one fetch per subscription)",
+    help:
+      "Messages fetched from Kafka and waiting for subscriber credit (bounded by one fetch per subscription)",
     registers: [this.registry],
   });
 

@@ -41,7 +41,10 @@ function str(o: Obj, field: string, opts: { optional?: boolean; max?: number } =
   if (o[field] === undefined && opts.optional) return undefined;
   const v = required(o, field);
   if (typeof v !== "string" || v.length === 0) {
-    throw new FrameError(ErrorCode.BAD_FIELD, `field "${field}" must be a non-empty string, got ${describe(v)}`);
+    throw new FrameError(
+      ErrorCode.BAD_FIELD,
+      `field "${field}" must be a non-empty string, got ${describe(v)}`,
+    );
   }
   if (opts.max !== undefined && v.length > opts.max) {
     throw new FrameError(ErrorCode.BAD_FIELD, `field "${field}" is longer than ${opts.max} characters`);
@@ -53,7 +56,10 @@ function int(o: Obj, field: string, min: number, max: number, optional = false):
   if (o[field] === undefined && optional) return undefined;
   const v = required(o, field);
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw new FrameError(ErrorCode.BAD_FIELD, `field "${field}" must be an integer from ${min} to ${max}, got ${describe(v)}`);
+    throw new FrameError(
+      ErrorCode.BAD_FIELD,
+      `field "${field}" must be an integer from ${min} to ${max}, got ${describe(v)}`,
+    );
   }
   return v;
 }
@@ -62,7 +68,10 @@ function oneOf<T extends string>(o: Obj, field: string, allowed: readonly T[], f
   const v = o[field];
   if (v === undefined) return fallback;
   if (typeof v !== "string" || !allowed.includes(v as T)) {
-    throw new FrameError(ErrorCode.BAD_FIELD, `field "${field}" must be one of ${allowed.join(", ")}, got ${describe(v)}`);
+    throw new FrameError(
+      ErrorCode.BAD_FIELD,
+      `field "${field}" must be one of ${allowed.join(", ")}, got ${describe(v)}`,
+    );
   }
   return v as T;
 }
@@ -75,7 +84,10 @@ function headers(o: Obj): Record<string, string> | undefined {
   const h = o.headers;
   if (h === undefined) return undefined;
   if (h === null || typeof h !== "object" || Array.isArray(h)) {
-    throw new FrameError(ErrorCode.BAD_FIELD, `field "headers" must be an object of strings, got ${describe(h)}`);
+    throw new FrameError(
+      ErrorCode.BAD_FIELD,
+      `field "headers" must be an object of strings, got ${describe(h)}`,
+    );
   }
   for (const [k, v] of Object.entries(h)) {
     if (typeof v !== "string") {
@@ -93,12 +105,21 @@ function startPosition(o: Obj): StartPosition {
     const from = f as Obj;
     if (from.offsets !== undefined) {
       const offsets = from.offsets;
-      if (offsets === null || typeof offsets !== "object" || Array.isArray(offsets) || Object.keys(offsets).length === 0) {
-        throw new FrameError(ErrorCode.BAD_OFFSET, `"from.offsets" must map partitions to offsets, got ${describe(offsets)}`);
+      if (
+        offsets === null || typeof offsets !== "object" || Array.isArray(offsets) ||
+        Object.keys(offsets).length === 0
+      ) {
+        throw new FrameError(
+          ErrorCode.BAD_OFFSET,
+          `"from.offsets" must map partitions to offsets, got ${describe(offsets)}`,
+        );
       }
       for (const [p, off] of Object.entries(offsets as Obj)) {
         if (!/^(0|[1-9][0-9]{0,8})$/.test(p)) {
-          throw new FrameError(ErrorCode.BAD_OFFSET, `"from.offsets" key must be a partition number, got "${p}"`);
+          throw new FrameError(
+            ErrorCode.BAD_OFFSET,
+            `"from.offsets" key must be a partition number, got "${p}"`,
+          );
         }
         if (!isOffset(off)) {
           throw new FrameError(
@@ -112,7 +133,10 @@ function startPosition(o: Obj): StartPosition {
     if (from.timestamp !== undefined) {
       const ts = from.timestamp;
       if (typeof ts !== "number" || !Number.isInteger(ts) || ts < 0) {
-        throw new FrameError(ErrorCode.BAD_OFFSET, `"from.timestamp" must be milliseconds since the epoch, got ${describe(ts)}`);
+        throw new FrameError(
+          ErrorCode.BAD_OFFSET,
+          `"from.timestamp" must be milliseconds since the epoch, got ${describe(ts)}`,
+        );
       }
       return { kind: "timestamp", timestamp: ts };
     }
@@ -141,7 +165,10 @@ function parseFields(o: Obj, op: string, limits: ParseLimits): ClientFrame {
       const value = o.value;
       if (value === undefined) throw new FrameError(ErrorCode.MISSING_FIELD, `missing field "value"`);
       if (encoding !== "json" && typeof value !== "string") {
-        throw new FrameError(ErrorCode.BAD_FIELD, `field "value" must be a string with encoding ${encoding}, got ${describe(value)}`);
+        throw new FrameError(
+          ErrorCode.BAD_FIELD,
+          `field "value" must be a string with encoding ${encoding}, got ${describe(value)}`,
+        );
       }
       if (encoding === "base64" && !isBase64(value as string)) {
         throw new FrameError(ErrorCode.BAD_FIELD, `field "value" is not valid base64`);
@@ -170,7 +197,10 @@ function parseFields(o: Obj, op: string, limits: ParseLimits): ClientFrame {
       const mode = oneOf<SubscribeMode>(o, "mode", ["group", "broadcast"], "broadcast");
       const group = str(o, "group", { optional: true, max: 200 });
       if (mode === "group" && group === undefined) {
-        throw new FrameError(ErrorCode.MISSING_FIELD, `missing field "group" (required when mode is "group")`);
+        throw new FrameError(
+          ErrorCode.MISSING_FIELD,
+          `missing field "group" (required when mode is "group")`,
+        );
       }
       return {
         op,
@@ -194,9 +224,18 @@ function parseFields(o: Obj, op: string, limits: ParseLimits): ClientFrame {
     case "commit": {
       const offset = required(o, "offset");
       if (!isOffset(offset)) {
-        throw new FrameError(ErrorCode.BAD_OFFSET, `field "offset" must be a non-negative integer string, got ${describe(offset)}`);
+        throw new FrameError(
+          ErrorCode.BAD_OFFSET,
+          `field "offset" must be a non-negative integer string, got ${describe(offset)}`,
+        );
       }
-      return { op, id: str(o, "id")!, sub: str(o, "sub")!, partition: int(o, "partition", 0, 1_000_000)!, offset };
+      return {
+        op,
+        id: str(o, "id")!,
+        sub: str(o, "sub")!,
+        partition: int(o, "partition", 0, 1_000_000)!,
+        offset,
+      };
     }
     case "unsubscribe":
       return { op, id: str(o, "id")!, sub: str(o, "sub")! };
@@ -221,17 +260,30 @@ export function parseClientFrame(text: string, limits: ParseLimits): ParseResult
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    return { ok: false, code: ErrorCode.BAD_JSON, message: `frame is not valid JSON: ${(e as Error).message}` };
+    return {
+      ok: false,
+      code: ErrorCode.BAD_JSON,
+      message: `frame is not valid JSON: ${(e as Error).message}`,
+    };
   }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    return { ok: false, code: ErrorCode.BAD_FRAME, message: `frame must be a JSON object, got ${describe(raw)}` };
+    return {
+      ok: false,
+      code: ErrorCode.BAD_FRAME,
+      message: `frame must be a JSON object, got ${describe(raw)}`,
+    };
   }
   const o = raw as Obj;
   const id = typeof o.id === "string" ? o.id : undefined;
   if (typeof o.op !== "string") {
     return o.op === undefined
       ? { ok: false, code: ErrorCode.MISSING_FIELD, message: `missing field "op"`, id }
-      : { ok: false, code: ErrorCode.BAD_FIELD, message: `field "op" must be a string, got ${describe(o.op)}`, id };
+      : {
+        ok: false,
+        code: ErrorCode.BAD_FIELD,
+        message: `field "op" must be a string, got ${describe(o.op)}`,
+        id,
+      };
   }
   try {
     return { ok: true, frame: parseFields(o, o.op, limits) };

@@ -28,7 +28,14 @@ Deno.test("protocol: valid frames parse with defaults filled in", () => {
     headers: undefined,
     partition: undefined,
   });
-  const sub = parse({ op: "subscribe", id: "s", topic: "t", mode: "group", group: "g", from: { offsets: { "0": "5" } } });
+  const sub = parse({
+    op: "subscribe",
+    id: "s",
+    topic: "t",
+    mode: "group",
+    group: "g",
+    from: { offsets: { "0": "5" } },
+  });
   assert.ok(sub.ok && sub.frame.op === "subscribe");
   if (sub.ok && sub.frame.op === "subscribe") {
     assert.equal(sub.frame.sub, "s");
@@ -36,7 +43,10 @@ Deno.test("protocol: valid frames parse with defaults filled in", () => {
     assert.equal(sub.frame.credit, 0);
   }
   const ts = parse({ op: "subscribe", id: "s", topic: "t", from: { timestamp: 1700000000000 }, credit: 10 });
-  assert.ok(ts.ok && ts.frame.op === "subscribe" && ts.frame.from.kind === "timestamp" && ts.frame.mode === "broadcast");
+  assert.ok(
+    ts.ok && ts.frame.op === "subscribe" && ts.frame.from.kind === "timestamp" &&
+      ts.frame.mode === "broadcast",
+  );
   assert.ok(parse({ op: "publish", id: "1", topic: "t", value: { a: [1] }, encoding: "json" }).ok);
   assert.ok(parse({ op: "commit", id: "c", sub: "s", partition: 0, offset: "9223372036854775807" }).ok);
 });
@@ -49,29 +59,100 @@ Deno.test("protocol: every bad input gets its own code and a message naming the 
     const r = failsWith({ op: "fly", id: "7" }, ErrorCode.UNKNOWN_OP, /unknown op "fly"/);
     assert.equal(!r.ok && r.id, "7");
   });
-  await t.step("missing topic", () => void failsWith({ op: "publish", id: "1", value: "x" }, ErrorCode.MISSING_FIELD, /"topic"/));
-  await t.step("missing value", () => void failsWith({ op: "publish", id: "1", topic: "t" }, ErrorCode.MISSING_FIELD, /"value"/));
-  await t.step("value not a string for utf8", () =>
-    void failsWith({ op: "publish", id: "1", topic: "t", value: 5 }, ErrorCode.BAD_FIELD, /"value" must be a string/));
-  await t.step("bad base64", () =>
-    void failsWith({ op: "publish", id: "1", topic: "t", value: "**", encoding: "base64" }, ErrorCode.BAD_FIELD, /base64/));
-  await t.step("bad encoding", () =>
-    void failsWith({ op: "publish", id: "1", topic: "t", value: "x", encoding: "utf16" }, ErrorCode.BAD_FIELD, /utf8, json, base64/));
-  await t.step("header not a string", () =>
-    void failsWith({ op: "publish", id: "1", topic: "t", value: "x", headers: { a: 1 } }, ErrorCode.BAD_FIELD, /header "a"/));
-  await t.step("negative partition", () =>
-    void failsWith({ op: "publish", id: "1", topic: "t", value: "x", partition: -1 }, ErrorCode.BAD_FIELD, /"partition"/));
-  await t.step("group mode without group", () =>
-    void failsWith({ op: "subscribe", id: "1", topic: "t", mode: "group" }, ErrorCode.MISSING_FIELD, /"group"/));
-  await t.step("bad offset (number instead of string)", () =>
-    void failsWith({ op: "subscribe", id: "1", topic: "t", from: { offsets: { "0": 5 } } }, ErrorCode.BAD_OFFSET));
-  await t.step("bad offset (negative)", () =>
-    void failsWith({ op: "subscribe", id: "1", topic: "t", from: { offsets: { "0": "-1" } } }, ErrorCode.BAD_OFFSET));
-  await t.step("bad offset (beyond int64)", () =>
-    void failsWith({ op: "commit", id: "1", sub: "s", partition: 0, offset: "9223372036854775808" }, ErrorCode.BAD_OFFSET));
-  await t.step("bad from", () => void failsWith({ op: "subscribe", id: "1", topic: "t", from: "middle" }, ErrorCode.BAD_OFFSET));
-  await t.step("credit beyond the limit", () =>
-    void failsWith({ op: "credit", sub: "s", n: 1001 }, ErrorCode.BAD_FIELD, /from 1 to 1000/));
+  await t.step(
+    "missing topic",
+    () => void failsWith({ op: "publish", id: "1", value: "x" }, ErrorCode.MISSING_FIELD, /"topic"/),
+  );
+  await t.step(
+    "missing value",
+    () => void failsWith({ op: "publish", id: "1", topic: "t" }, ErrorCode.MISSING_FIELD, /"value"/),
+  );
+  await t.step(
+    "value not a string for utf8",
+    () =>
+      void failsWith(
+        { op: "publish", id: "1", topic: "t", value: 5 },
+        ErrorCode.BAD_FIELD,
+        /"value" must be a string/,
+      ),
+  );
+  await t.step(
+    "bad base64",
+    () =>
+      void failsWith(
+        { op: "publish", id: "1", topic: "t", value: "**", encoding: "base64" },
+        ErrorCode.BAD_FIELD,
+        /base64/,
+      ),
+  );
+  await t.step(
+    "bad encoding",
+    () =>
+      void failsWith(
+        { op: "publish", id: "1", topic: "t", value: "x", encoding: "utf16" },
+        ErrorCode.BAD_FIELD,
+        /utf8, json, base64/,
+      ),
+  );
+  await t.step(
+    "header not a string",
+    () =>
+      void failsWith(
+        { op: "publish", id: "1", topic: "t", value: "x", headers: { a: 1 } },
+        ErrorCode.BAD_FIELD,
+        /header "a"/,
+      ),
+  );
+  await t.step(
+    "negative partition",
+    () =>
+      void failsWith(
+        { op: "publish", id: "1", topic: "t", value: "x", partition: -1 },
+        ErrorCode.BAD_FIELD,
+        /"partition"/,
+      ),
+  );
+  await t.step(
+    "group mode without group",
+    () =>
+      void failsWith(
+        { op: "subscribe", id: "1", topic: "t", mode: "group" },
+        ErrorCode.MISSING_FIELD,
+        /"group"/,
+      ),
+  );
+  await t.step(
+    "bad offset (number instead of string)",
+    () =>
+      void failsWith(
+        { op: "subscribe", id: "1", topic: "t", from: { offsets: { "0": 5 } } },
+        ErrorCode.BAD_OFFSET,
+      ),
+  );
+  await t.step(
+    "bad offset (negative)",
+    () =>
+      void failsWith(
+        { op: "subscribe", id: "1", topic: "t", from: { offsets: { "0": "-1" } } },
+        ErrorCode.BAD_OFFSET,
+      ),
+  );
+  await t.step(
+    "bad offset (beyond int64)",
+    () =>
+      void failsWith(
+        { op: "commit", id: "1", sub: "s", partition: 0, offset: "9223372036854775808" },
+        ErrorCode.BAD_OFFSET,
+      ),
+  );
+  await t.step(
+    "bad from",
+    () => void failsWith({ op: "subscribe", id: "1", topic: "t", from: "middle" }, ErrorCode.BAD_OFFSET),
+  );
+  await t.step(
+    "credit beyond the limit",
+    () => void failsWith({ op: "credit", sub: "s", n: 1001 }, ErrorCode.BAD_FIELD, /from 1 to 1000/),
+  );
 });
 
 Deno.test("protocol: every code says whether a retry can help", () => {
@@ -84,11 +165,20 @@ Deno.test("protocol: payloads round-trip in each encoding", () => {
   const bin = new Uint8Array([0, 255, 1, 128]);
   const b64 = decodePayload(encodePayload("AP8BgA==", "base64"), "base64");
   assert.deepEqual(b64, { value: "AP8BgA==", encoding: "base64" });
-  assert.deepEqual(decodePayload(encodePayload({ a: 1 }, "json"), "json"), { value: { a: 1 }, encoding: "json" });
-  assert.deepEqual(decodePayload(encodePayload("héllo", "utf8"), "utf8"), { value: "héllo", encoding: "utf8" });
+  assert.deepEqual(decodePayload(encodePayload({ a: 1 }, "json"), "json"), {
+    value: { a: 1 },
+    encoding: "json",
+  });
+  assert.deepEqual(decodePayload(encodePayload("héllo", "utf8"), "utf8"), {
+    value: "héllo",
+    encoding: "utf8",
+  });
   // Bytes that are not UTF-8 come back as base64, flagged, never mangled.
   assert.deepEqual(decodePayload(bin, "utf8"), { value: "AP8BgA==", encoding: "base64" });
-  assert.deepEqual(decodePayload(encodePayload("not json", "utf8"), "json"), { value: "not json", encoding: "utf8" });
+  assert.deepEqual(decodePayload(encodePayload("not json", "utf8"), "json"), {
+    value: "not json",
+    encoding: "utf8",
+  });
   assert.deepEqual(decodeKey(bin), { key: "AP8BgA==", keyEncoding: "base64" });
   assert.deepEqual(decodeKey(null), { key: null, keyEncoding: "utf8" });
 });

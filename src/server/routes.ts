@@ -10,7 +10,11 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
 }
 
-export async function handleHttp(req: IncomingMessage, res: ServerResponse, src: ReadinessSource): Promise<void> {
+export async function handleHttp(
+  req: IncomingMessage,
+  res: ServerResponse,
+  src: ReadinessSource,
+): Promise<void> {
   const path = (req.url ?? "/").split("?")[0];
   if (req.method !== "GET" && req.method !== "HEAD") return json(res, 405, { error: "method not allowed" });
   switch (path) {
@@ -26,6 +30,8 @@ export async function handleHttp(req: IncomingMessage, res: ServerResponse, src:
       return;
     }
     default:
-      return json(res, 404, { error: `no route ${path}; try /healthz, /readyz, /metrics or a WebSocket upgrade` });
+      return json(res, 404, {
+        error: `no route ${path}; try /healthz, /readyz, /metrics or a WebSocket upgrade`,
+      });
   }
 }

@@ -29,7 +29,11 @@ export class BridgeServer {
     this.#readiness = readiness;
     const { maxFrameBytes } = deps.config.server;
     // Frames up to 4x the limit are read and refused with an error frame; beyond that ws closes with 1009.
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes * 4, perMessageDeflate: false });
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: maxFrameBytes * 4,
+      perMessageDeflate: false,
+    });
     this.#http = createServer((req, res) => {
       handleHttp(req, res, this.#readiness).catch((e) => {
         deps.log.error({ err: e }, "http handler failed");

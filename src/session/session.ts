@@ -4,7 +4,13 @@
  * of WebSocket libraries (see Transport) nor of kafkajs (see src/kafka/types.ts).
  */
 import type { Config } from "../config/schema.ts";
-import { type KafkaCatalog, KafkaFailure, type KafkaSink, type KafkaSource, type RecordPosition } from "../kafka/types.ts";
+import {
+  type KafkaCatalog,
+  KafkaFailure,
+  type KafkaSink,
+  type KafkaSource,
+  type RecordPosition,
+} from "../kafka/types.ts";
 import type { BridgeMetrics } from "../observability/metrics.ts";
 import type { Logger } from "../observability/logger.ts";
 import {
@@ -39,6 +45,8 @@ export interface SessionDeps {
   topics: TopicPolicy;
   metrics: BridgeMetrics;
   log: Logger;
+  /** False while the health probe finds Kafka unreachable: publishes then fail fast instead of timing out. */
+  kafkaUp(): boolean;
 }
 
 const FAILURE_CODES: Record<KafkaFailure["kind"], ErrorCode> = {
@@ -121,11 +129,17 @@ export class Session {
 
   /** A frame too large to parse; refused without closing the connection. */
   rejectOversized(bytes: number): void {
-    this.#error(ErrorCode.FRAME_TOO_LARGE, `frame of ${bytes} bytes exceeds the limit of ${this.deps.config.server.maxFrameBytes}`);
+    this.#error(
+      ErrorCode.FRAME_TOO_LARGE,
+      `frame of ${bytes} bytes exceeds the limit of ${this.deps.config.server.maxFrameBytes}`,
+    );
   }
 
   rejectBinary(): void {
-    this.#error(ErrorCode.BAD_FRAME, "binary frames are not part of protocol v1; send base64 in a text frame");
+    this.#error(
+      ErrorCode.BAD_FRAME,
+      "binary frames are not part of protocol v1; send base64 in a text frame",
+    );
   }
 
   handleText(text: string): void {
@@ -168,7 +182,13 @@ export class Session {
   #publish(f: PublishFrame): void {
     const { metrics, config } = this.deps;
     metrics.publishes.inc();
-    if (this.#draining) return this.#nack(f.id, ErrorCode.SHUTTING_DOWN, "the bridge is shutting down; publish to another node");
+    if (this.#draining) {
+      return this.#nack(
+        f.id,
+        ErrorCode.SHUTTING_DOWN,
+        "the bridge is shutting down; publish to another node",
+      );
+    }
     if (this.#inflight >= config.server.maxInflightPublishes) {
       return this.#nack(
         f.id,
@@ -189,7 +209,11 @@ export class Session {
     };
     const abandon = () =>
       answer(() =>
-        this.#nack(f.id, ErrorCode.KAFKA_TIMEOUT, "Kafka had not confirmed the record when the bridge shut down; it may or may not be written")
+        this.#nack(
+          f.id,
+          ErrorCode.KAFKA_TIMEOUT,
+          "Kafka had not confirmed the record when the bridge shut down; it may or may not be written",
+        )
       );
     this.#unanswered.add(abandon);
     const admitted = this.#admission.then(() => this.#admit(f));
@@ -200,7 +224,14 @@ export class Session {
       answer(() => {
         metrics.acks.inc();
         metrics.publishLatency.observe((performance.now() - started) / 1000);
-        this.#send({ op: "ack", id: f.id, topic: f.topic, partition: pos.partition, offset: pos.offset, epoch });
+        this.#send({
+          op: "ack",
+          id: f.id,
+          topic: f.topic,
+          partition: pos.partition,
+          offset: pos.offset,
+          epoch,
+        });
       });
     }).catch((e) => {
       const err = asRequestError(e);
@@ -214,6 +245,12 @@ export class Session {
     const { topics, catalog, sink, identity } = this.deps;
     const decision = topics.resolve(f.topic);
     if (!decision.ok) throw new RequestError(decision.code, decision.message);
+    if (!this.deps.kafkaUp()) {
+      throw new RequestError(
+        ErrorCode.KAFKA_UNAVAILABLE,
+        "Kafka is unreachable from this bridge; retry later",
+      );
+    }
     if (!(await catalog.topic(decision.kafkaTopic))) {
       throw new RequestError(ErrorCode.UNKNOWN_TOPIC, `topic "${f.topic}" does not exist`);
     }
@@ -236,12 +273,24 @@ export class Session {
 
   async #subscribe(f: SubscribeFrame): Promise<void> {
     const { config, topics, catalog, source, metrics } = this.deps;
-    if (this.#draining) return this.#error(ErrorCode.SHUTTING_DOWN, "the bridge is shutting down", f.id, f.sub);
+    if (this.#draining) {
+      return this.#error(ErrorCode.SHUTTING_DOWN, "the bridge is shutting down", f.id, f.sub);
+    }
     if (this.#subs.has(f.sub)) {
-      return this.#error(ErrorCode.DUPLICATE_SUBSCRIPTION, `subscription "${f.sub}" already exists on this connection`, f.id, f.sub);
+      return this.#error(
+        ErrorCode.DUPLICATE_SUBSCRIPTION,
+        `subscription "${f.sub}" already exists on this connection`,
+        f.id,
+        f.sub,
+      );
     }
     if (this.#subs.size >= config.server.maxSubscriptions) {
-      return this.#error(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `at most ${config.server.maxSubscriptions} subscriptions per connection`, f.id, f.sub);
+      return this.#error(
+        ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+        `at most ${config.server.maxSubscriptions} subscriptions per connection`,
+        f.id,
+        f.sub,
+      );
     }
     const decision = topics.resolve(f.topic);
     if (!decision.ok) return this.#error(decision.code, decision.message, f.id, f.sub);
@@ -268,7 +317,10 @@ export class Session {
       if (f.from.kind === "offsets") {
         for (const p of Object.keys(f.from.offsets)) {
           if (Number(p) >= info.partitions) {
-            throw new RequestError(ErrorCode.BAD_OFFSET, `topic "${f.topic}" has partitions 0 to ${info.partitions - 1}, not ${p}`);
+            throw new RequestError(
+              ErrorCode.BAD_OFFSET,
+              `topic "${f.topic}" has partitions 0 to ${info.partitions - 1}, not ${p}`,
+            );
           }
         }
         startOffsets = f.from.offsets;
@@ -286,7 +338,8 @@ export class Session {
         { topic: decision.kafkaTopic, mode: f.mode, groupId, from: f.from, startOffsets },
         subscription.deliver,
         {
-          onLag: (partition, lag) => metrics.consumerLag.set({ topic: decision.kafkaTopic, partition, group: f.group ?? "" }, lag),
+          onLag: (partition, lag) =>
+            metrics.consumerLag.set({ topic: decision.kafkaTopic, partition, group: f.group ?? "" }, lag),
           onFatal: (e) => this.#endSubscription(f.sub, `Kafka consumer failed: ${e.message}`),
         },
       );
@@ -296,7 +349,10 @@ export class Session {
       }
       subscription.handle = handle;
       metrics.subscriptions.inc();
-      this.#log.debug({ sub: f.sub, topic: f.topic, mode: f.mode, group: f.group, from: f.from }, "subscribed");
+      this.#log.debug(
+        { sub: f.sub, topic: f.topic, mode: f.mode, group: f.group, from: f.from },
+        "subscribed",
+      );
       this.#send({ op: "subscribed", id: f.id, sub: f.sub, topic: f.topic, mode: f.mode, group: f.group });
     } catch (e) {
       subscription.stop();
@@ -308,15 +364,29 @@ export class Session {
 
   #credit(f: CreditFrame): void {
     const s = this.#subs.get(f.sub);
-    if (!s) return this.#error(ErrorCode.UNKNOWN_SUBSCRIPTION, `no subscription "${f.sub}" on this connection`, f.id, f.sub);
+    if (!s) {
+      return this.#error(
+        ErrorCode.UNKNOWN_SUBSCRIPTION,
+        `no subscription "${f.sub}" on this connection`,
+        f.id,
+        f.sub,
+      );
+    }
     s.grant(f.n);
   }
 
   async #commit(f: CommitFrame): Promise<void> {
     const s = this.#subs.get(f.sub);
-    if (!s || !s.handle) return this.#error(ErrorCode.UNKNOWN_SUBSCRIPTION, `no active subscription "${f.sub}"`, f.id, f.sub);
+    if (!s || !s.handle) {
+      return this.#error(ErrorCode.UNKNOWN_SUBSCRIPTION, `no active subscription "${f.sub}"`, f.id, f.sub);
+    }
     if (s.mode !== "group") {
-      return this.#error(ErrorCode.BAD_FIELD, "commit needs a group subscription; broadcast subscribers resume from offsets they keep", f.id, f.sub);
+      return this.#error(
+        ErrorCode.BAD_FIELD,
+        "commit needs a group subscription; broadcast subscribers resume from offsets they keep",
+        f.id,
+        f.sub,
+      );
     }
     const done = s.handle.commit(f.partition, f.offset);
     this.#commits.add(done);
@@ -332,7 +402,14 @@ export class Session {
   }
 
   async #unsubscribe(f: UnsubscribeFrame): Promise<void> {
-    if (!this.#subs.has(f.sub)) return this.#error(ErrorCode.UNKNOWN_SUBSCRIPTION, `no subscription "${f.sub}" on this connection`, f.id, f.sub);
+    if (!this.#subs.has(f.sub)) {
+      return this.#error(
+        ErrorCode.UNKNOWN_SUBSCRIPTION,
+        `no subscription "${f.sub}" on this connection`,
+        f.id,
+        f.sub,
+      );
+    }
     await this.#stopSubscription(f.sub);
     this.#send({ op: "unsubscribed", id: f.id, sub: f.sub });
   }
@@ -370,7 +447,10 @@ export class Session {
     if (this.#inflight > 0) {
       const idle = new Promise<void>((r) => (this.#idle = r));
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([idle, new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - performance.now()))))]);
+      await Promise.race([
+        idle,
+        new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - performance.now())))),
+      ]);
       clearTimeout(timer);
     }
     for (const abandon of [...this.#unanswered]) abandon();

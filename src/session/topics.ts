@@ -5,7 +5,11 @@
  */
 import { ErrorCode } from "../protocol/mod.ts";
 
-export type TopicDecision = { ok: true; kafkaTopic: string } | { ok: false; code: ErrorCode; message: string };
+export type TopicDecision = { ok: true; kafkaTopic: string } | {
+  ok: false;
+  code: ErrorCode;
+  message: string;
+};
 
 function globToRegExp(glob: string): RegExp {
   const body = glob.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*");
@@ -23,14 +27,26 @@ export class TopicPolicy {
   resolve(clientTopic: string): TopicDecision {
     const prefix = this.opts.clientPrefix;
     if (!clientTopic.startsWith(prefix) || clientTopic.length === prefix.length) {
-      return { ok: false, code: ErrorCode.TOPIC_DENIED, message: `topic "${clientTopic}" must start with "${prefix}"` };
+      return {
+        ok: false,
+        code: ErrorCode.TOPIC_DENIED,
+        message: `topic "${clientTopic}" must start with "${prefix}"`,
+      };
     }
     const kafkaTopic = clientTopic.slice(prefix.length);
     if (!/^[A-Za-z0-9._-]{1,249}$/.test(kafkaTopic)) {
-      return { ok: false, code: ErrorCode.BAD_FIELD, message: `"${kafkaTopic}" is not a legal Kafka topic name` };
+      return {
+        ok: false,
+        code: ErrorCode.BAD_FIELD,
+        message: `"${kafkaTopic}" is not a legal Kafka topic name`,
+      };
     }
     if (this.#deny.some((r) => r.test(kafkaTopic)) || !this.#allow.some((r) => r.test(kafkaTopic))) {
-      return { ok: false, code: ErrorCode.TOPIC_DENIED, message: `topic "${clientTopic}" is not exposed by this bridge` };
+      return {
+        ok: false,
+        code: ErrorCode.TOPIC_DENIED,
+        message: `topic "${clientTopic}" is not exposed by this bridge`,
+      };
     }
     return { ok: true, kafkaTopic };
   }

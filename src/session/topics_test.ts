@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import { TopicPolicy } from "./topics.ts";
 
 Deno.test("topics: allow, deny and the client prefix", () => {
-  const p = new TopicPolicy({ allow: ["orders.*", "test"], deny: ["orders.secret*", "__*"], clientPrefix: "kafka." });
+  const p = new TopicPolicy({
+    allow: ["orders.*", "test"],
+    deny: ["orders.secret*", "__*"],
+    clientPrefix: "kafka.",
+  });
   assert.deepEqual(p.resolve("kafka.test"), { ok: true, kafkaTopic: "test" });
   assert.deepEqual(p.resolve("kafka.orders.eu"), { ok: true, kafkaTopic: "orders.eu" });
   assert.equal(p.toClient("orders.eu"), "kafka.orders.eu");

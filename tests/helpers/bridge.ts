@@ -20,11 +20,25 @@ export class BridgeProcess {
   port = 0;
 
   constructor(opts: BridgeOptions = {}) {
-    const args = ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", `${root}main.ts`, "serve", "--port", "0"];
+    const args = [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-sys",
+      `${root}main.ts`,
+      "serve",
+      "--port",
+      "0",
+    ];
     for (const s of opts.set ?? []) args.push("--set", s);
     this.#child = new Deno.Command(Deno.execPath(), {
       args,
-      env: { EDGE_BRIDGE_KAFKA_BROKERS: opts.brokers ?? brokers(), EDGE_BRIDGE_LOG_LEVEL: "debug", ...opts.env },
+      env: {
+        EDGE_BRIDGE_KAFKA_BROKERS: opts.brokers ?? brokers(),
+        EDGE_BRIDGE_LOG_LEVEL: "debug",
+        ...opts.env,
+      },
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -47,7 +61,9 @@ export class BridgeProcess {
     };
     this.#readers = [read(this.#child.stdout), read(this.#child.stderr)];
     this.#exited = this.#child.status;
-    this.#exited.then((s) => failed(new Error(`bridge exited (code ${s.code}) before listening:\n${this.lines.join("\n")}`)));
+    this.#exited.then((s) =>
+      failed(new Error(`bridge exited (code ${s.code}) before listening:\n${this.lines.join("\n")}`))
+    );
   }
 
   static async start(opts: BridgeOptions = {}): Promise<BridgeProcess> {

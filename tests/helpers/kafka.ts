@@ -11,7 +11,11 @@ process.removeAllListeners("warning");
 
 export function brokers(): string {
   const b = Deno.env.get("KAFKA_BROKERS");
-  if (!b) throw new Error("KAFKA_BROKERS is not set: run the tests through scripts/test.sh (or deno task test with KAFKA_BROKERS)");
+  if (!b) {
+    throw new Error(
+      "KAFKA_BROKERS is not set: run the tests through scripts/test.sh (or deno task test with KAFKA_BROKERS)",
+    );
+  }
   return b;
 }
 
@@ -20,8 +24,15 @@ export function uniqueTopic(prefix: string): string {
 }
 
 /** Creates topics through the Kafka admin API and waits until they serve metadata. */
-export async function createTopics(topics: { name: string; partitions?: number }[], brokerList = brokers()): Promise<void> {
-  const kafka = new Kafka({ clientId: "edge-bridge-tests", brokers: brokerList.split(","), logLevel: logLevel.NOTHING });
+export async function createTopics(
+  topics: { name: string; partitions?: number }[],
+  brokerList = brokers(),
+): Promise<void> {
+  const kafka = new Kafka({
+    clientId: "edge-bridge-tests",
+    brokers: brokerList.split(","),
+    logLevel: logLevel.NOTHING,
+  });
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -51,7 +62,11 @@ export class OwnBroker {
       stderr: "piped",
     }).output();
     if (!out.success) {
-      throw new Error(`kafka.sh ${cmd} failed: ${new TextDecoder().decode(out.stderr)}${new TextDecoder().decode(out.stdout)}`);
+      throw new Error(
+        `kafka.sh ${cmd} failed: ${new TextDecoder().decode(out.stderr)}${
+          new TextDecoder().decode(out.stdout)
+        }`,
+      );
     }
   }
 

@@ -26,7 +26,11 @@ export async function kcatRead(topic: string, brokerList = brokers()): Promise<K
 }
 
 /** Produces keyless text records with kcat, so tests have data that did not come through the bridge. */
-export async function kcatProduce(topic: string, values: string[], opts: { partition?: number } = {}): Promise<void> {
+export async function kcatProduce(
+  topic: string,
+  values: string[],
+  opts: { partition?: number } = {},
+): Promise<void> {
   const args = ["-P", "-b", brokers(), "-t", topic];
   if (opts.partition !== undefined) args.push("-p", String(opts.partition));
   const child = new Deno.Command("kcat", { args, stdin: "piped", stdout: "null", stderr: "piped" }).spawn();

@@ -16,7 +16,9 @@ export class TestClient {
       ws.addEventListener("close", (e) => {
         r(e);
         // Nothing more can arrive: fail whoever still waits.
-        for (const w of this.#waiters.splice(0)) w.reject(new Error(`connection closed (code ${e.code}) while waiting`));
+        for (const w of this.#waiters.splice(0)) {
+          w.reject(new Error(`connection closed (code ${e.code}) while waiting`));
+        }
       }, { once: true })
     );
     ws.addEventListener("message", (e) => {
@@ -64,7 +66,13 @@ export class TestClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last frames: ${JSON.stringify(this.frames.slice(-3))}`));
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; last frames: ${
+              JSON.stringify(this.frames.slice(-3))
+            }`,
+          ),
+        );
       }, timeoutMs);
       const waiter = {
         pred,
@@ -80,7 +88,11 @@ export class TestClient {
     const until = performance.now() + timeoutMs;
     while (this.frames.filter(pred).length < count) {
       if (performance.now() > until) {
-        throw new Error(`timed out: ${this.frames.filter(pred).length} of ${count} frames; last: ${JSON.stringify(this.frames.slice(-2))}`);
+        throw new Error(
+          `timed out: ${this.frames.filter(pred).length} of ${count} frames; last: ${
+            JSON.stringify(this.frames.slice(-2))
+          }`,
+        );
       }
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -14,10 +14,18 @@ const UNAVAILABLE_NAMES = new Set([
 
 export function classify(e: unknown): KafkaFailure {
   if (e instanceof KafkaFailure) return e;
-  const err = e as { name?: string; type?: string; message?: string; retriable?: boolean; originalError?: unknown };
+  const err = e as {
+    name?: string;
+    type?: string;
+    message?: string;
+    retriable?: boolean;
+    originalError?: unknown;
+  };
   const cause = err.originalError ? (err.originalError as { type?: string; name?: string }) : undefined;
   const type = err.type ?? cause?.type;
-  if (type === "UNKNOWN_TOPIC_OR_PARTITION") return new KafkaFailure("unknown_topic", err.message ?? "unknown topic");
+  if (type === "UNKNOWN_TOPIC_OR_PARTITION") {
+    return new KafkaFailure("unknown_topic", err.message ?? "unknown topic");
+  }
   if (
     type === "MESSAGE_TOO_LARGE" || type === "RECORD_LIST_TOO_LARGE" || type === "INVALID_RECORD" ||
     type === "TOPIC_AUTHORIZATION_FAILED" || type === "INVALID_TOPIC_EXCEPTION" || type === "CORRUPT_MESSAGE"

@@ -8,7 +8,13 @@
  */
 import { Buffer } from "node:buffer";
 import { type Kafka, type Message, Partitioners, type Producer } from "kafkajs";
-import { type KafkaCatalog, KafkaFailure, type KafkaSink, type OutgoingRecord, type RecordPosition } from "../types.ts";
+import {
+  type KafkaCatalog,
+  KafkaFailure,
+  type KafkaSink,
+  type OutgoingRecord,
+  type RecordPosition,
+} from "../types.ts";
 import { classify } from "./errors.ts";
 
 export interface SinkOptions {
@@ -33,7 +39,11 @@ const keyPartitioner = Partitioners.DefaultPartitioner();
 function partitionForKey(topic: string, partitions: number, key: Uint8Array): number {
   const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i, leader: 0 }));
   // deno-lint-ignore no-explicit-any
-  return keyPartitioner({ topic, partitionMetadata: partitionMetadata as any, message: { key: key as any, value: null } });
+  return keyPartitioner({
+    topic,
+    partitionMetadata: partitionMetadata as any,
+    message: { key: key as any, value: null },
+  });
 }
 
 export class KafkajsSink implements KafkaSink {
@@ -57,9 +67,21 @@ export class KafkajsSink implements KafkaSink {
   send(record: OutgoingRecord): Promise<RecordPosition> {
     if (this.#closed) return Promise.reject(new KafkaFailure("unavailable", "the Kafka sink is closed"));
     return new Promise((resolve, reject) => {
-      const p: Pending = { record, resolve, reject, settled: false, timer: undefined as unknown as ReturnType<typeof setTimeout> };
+      const p: Pending = {
+        record,
+        resolve,
+        reject,
+        settled: false,
+        timer: undefined as unknown as ReturnType<typeof setTimeout>,
+      };
       p.timer = setTimeout(() => {
-        this.#settle(p, new KafkaFailure("timeout", `Kafka did not confirm the record within ${this.#opts.publishTimeoutMs} ms`));
+        this.#settle(
+          p,
+          new KafkaFailure(
+            "timeout",
+            `Kafka did not confirm the record within ${this.#opts.publishTimeoutMs} ms`,
+          ),
+        );
       }, this.#opts.publishTimeoutMs);
       this.#queue.push(p);
       this.#schedule();
@@ -142,7 +164,13 @@ export class KafkajsSink implements KafkaSink {
       }
       if (r.partition !== undefined) {
         if (r.partition >= info.partitions) {
-          this.#settle(p, new KafkaFailure("bad_partition", `topic "${r.topic}" has partitions 0 to ${info.partitions - 1}, not ${r.partition}`));
+          this.#settle(
+            p,
+            new KafkaFailure(
+              "bad_partition",
+              `topic "${r.topic}" has partitions 0 to ${info.partitions - 1}, not ${r.partition}`,
+            ),
+          );
           continue;
         }
       } else if (r.key) {
@@ -170,7 +198,12 @@ export class KafkajsSink implements KafkaSink {
       const byTopic = new Map<string, Message[]>();
       for (const { record: r } of placed) {
         const list = byTopic.get(r.topic) ?? byTopic.set(r.topic, []).get(r.topic)!;
-        list.push({ partition: r.partition, key: r.key ? Buffer.from(r.key) : null, value: Buffer.from(r.value), headers: r.headers });
+        list.push({
+          partition: r.partition,
+          key: r.key ? Buffer.from(r.key) : null,
+          value: Buffer.from(r.value),
+          headers: r.headers,
+        });
       }
       const producer = await this.#connect();
       const results = await producer.sendBatch({
@@ -179,7 +212,9 @@ export class KafkajsSink implements KafkaSink {
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
       const base = new Map<string, bigint>();
-      for (const res of results) base.set(`${res.topicName}\u0000${res.partition}`, BigInt(res.baseOffset ?? "-1"));
+      for (const res of results) {
+        base.set(`${res.topicName}\u0000${res.partition}`, BigInt(res.baseOffset ?? "-1"));
+      }
       const next = new Map<string, bigint>();
       for (const p of placed) {
         const k = `${p.record.topic}\u0000${p.record.partition}`;
@@ -207,7 +242,9 @@ export class KafkajsSink implements KafkaSink {
       this.#flush();
     }
     while (this.#inFlight) await this.#inFlight;
-    for (const p of this.#queue.splice(0)) this.#settle(p, new KafkaFailure("unavailable", "the Kafka sink closed"));
+    for (const p of this.#queue.splice(0)) {
+      this.#settle(p, new KafkaFailure("unavailable", "the Kafka sink closed"));
+    }
     await this.#resetProducer();
   }
 }

@@ -43,7 +43,11 @@ export class KafkajsSource implements KafkaSource {
     const handle: SourceHandle = {
       commit: async (partition, offset) => {
         try {
-          await consumer.commitOffsets([{ topic: opts.topic, partition, offset: (BigInt(offset) + 1n).toString() }]);
+          await consumer.commitOffsets([{
+            topic: opts.topic,
+            partition,
+            offset: (BigInt(offset) + 1n).toString(),
+          }]);
         } catch (e) {
           throw classify(e);
         }
