@@ -91,3 +91,10 @@ Deno.test("config: every key has an env var name", () => {
   assert.ok(envs.includes("EDGE_BRIDGE_KAFKA_CONSUMER_GROUP_PREFIX"));
   assert.equal(new Set(envs).size, envs.length);
 });
+
+Deno.test("config: docs/configuration.md documents every key and its env var", async () => {
+  const doc = await Deno.readTextFile(new URL("../../docs/configuration.md", import.meta.url));
+  for (const k of CONFIG_KEYS) {
+    assert.ok(doc.includes(`| \`${k.path}\` | \`${k.env}\` |`), `docs/configuration.md lacks a row for ${k.path}`);
+  }
+});

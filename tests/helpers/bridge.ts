@@ -66,9 +66,20 @@ export class BridgeProcess {
     );
   }
 
-  static async start(opts: BridgeOptions = {}): Promise<BridgeProcess> {
+  static async start(opts: BridgeOptions = {}, timeoutMs = 30_000): Promise<BridgeProcess> {
     const b = new BridgeProcess(opts);
-    b.port = await b.#listening;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`bridge did not log "listening" within ${timeoutMs} ms:\n${b.lines.join("\n")}`)), timeoutMs);
+    });
+    try {
+      b.port = await Promise.race([b.#listening, timeout]);
+    } catch (e) {
+      await b.stop("SIGKILL");
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
     return b;
   }
 

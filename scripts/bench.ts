@@ -1,0 +1,149 @@
+/**
+ * Publish throughput: the bridge against a raw kafkajs producer and kcat
+ * (librdkafka, the ceiling), doing the same work in the same run: N records of
+ * S bytes, acks=all, every record confirmed. Rounds are interleaved and the
+ * median is reported, as ratios, because shared machines are noisy.
+ *
+ *   deno task bench [--records N] [--size BYTES] [--rounds R] [--out docs/benchmarks.md]
+ *
+ * Needs a broker: KAFKA_BROKERS, or the dev broker (scripts/kafka.sh start).
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { Kafka, logLevel } from "kafkajs";
+import { BridgeProcess } from "../tests/helpers/bridge.ts";
+import { createTopics } from "../tests/helpers/kafka.ts";
+import type { TestClient } from "../tests/helpers/ws_client.ts";
+
+process.removeAllListeners("warning"); // kafkajs' harmless negative-timer warning
+
+const { values: opts } = parseArgs({
+  options: {
+    records: { type: "string", default: "20000" },
+    size: { type: "string", default: "100" },
+    rounds: { type: "string", default: "3" },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (opts.help) {
+  console.log("Usage: deno task bench [--records N] [--size BYTES] [--rounds R] [--out FILE]");
+  Deno.exit(0);
+}
+const N = Number(opts.records), SIZE = Number(opts.size), ROUNDS = Number(opts.rounds);
+const brokers = Deno.env.get("KAFKA_BROKERS") ?? "127.0.0.1:19092";
+Deno.env.set("KAFKA_BROKERS", brokers);
+const WINDOW = 256; // in-flight publishes, the bridge's default per connection
+const payload = (i: number) => `${i}:`.padEnd(SIZE, "x");
+
+async function kcatRun(topic: string): Promise<number> {
+  const lines = Array.from({ length: N }, (_, i) => payload(i)).join("\n") + "\n";
+  const t0 = performance.now();
+  const child = new Deno.Command("kcat", {
+    args: ["-P", "-b", brokers, "-t", topic, "-X", "acks=all", "-X", "enable.idempotence=true"],
+    stdin: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(lines));
+  await w.close();
+  const out = await child.output();
+  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  return performance.now() - t0;
+}
+
+async function kafkajsRun(topic: string): Promise<number> {
+  const kafka = new Kafka({ brokers: brokers.split(","), logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += WINDOW) {
+    const messages = Array.from({ length: Math.min(WINDOW, N - i) }, (_, j) => ({ value: payload(i + j) }));
+    await producer.send({ topic, acks: -1, messages });
+  }
+  const ms = performance.now() - t0;
+  await producer.disconnect();
+  return ms;
+}
+
+async function bridgeRun(topic: string, clients: TestClient[]): Promise<{ ms: number; latencies: number[] }> {
+  const per = Math.ceil(N / clients.length);
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(clients.map(async (c, ci) => {
+    let next = 0, acked = 0;
+    const sentAt = new Map<string, number>();
+    await new Promise<void>((done, fail) => {
+      const pump = () => {
+        while (next < per && next - acked < WINDOW) {
+          const id = `${ci}-${next}`;
+          sentAt.set(id, performance.now());
+          c.send({ op: "publish", id, topic, value: payload(next++) });
+        }
+      };
+      c.ws.addEventListener("message", (e) => {
+        const f = JSON.parse(e.data as string);
+        if (f.op === "nack") return fail(new Error(`nack: ${e.data}`));
+        if (f.op !== "ack") return;
+        latencies.push(performance.now() - sentAt.get(f.id)!);
+        if (++acked === per) return done();
+        pump();
+      });
+      pump();
+    });
+  }));
+  return { ms: performance.now() - t0, latencies };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+
+console.error(`bench: ${N} records of ${SIZE} B, acks=all, ${ROUNDS} interleaved rounds, broker ${brokers}`);
+const topic = `bench-${Date.now().toString(36)}`;
+await createTopics([{ name: topic, partitions: 3 }]).catch((e) => {
+  console.error(`bench: cannot reach Kafka at ${brokers} (${e.message}); start it with scripts/kafka.sh start`);
+  Deno.exit(1);
+});
+const bridge = await BridgeProcess.start({ env: { EDGE_BRIDGE_LOG_LEVEL: "info" } });
+const one = [await bridge.connect()];
+const four = [one[0], await bridge.connect(), await bridge.connect(), await bridge.connect()];
+const times: Record<string, number[]> = { kcat: [], kafkajs: [], "bridge (1 client)": [], "bridge (4 clients)": [] };
+const lat: number[] = [];
+try {
+  await bridgeRun(topic, one); // warm-up: connections, metadata, JIT
+  for (let r = 1; r <= ROUNDS; r++) {
+    times.kcat.push(await kcatRun(topic));
+    times.kafkajs.push(await kafkajsRun(topic));
+    const b1 = await bridgeRun(topic, one);
+    times["bridge (1 client)"].push(b1.ms);
+    lat.push(...b1.latencies);
+    times["bridge (4 clients)"].push((await bridgeRun(topic, four)).ms);
+    console.error(`bench: round ${r}/${ROUNDS} done`);
+  }
+} finally {
+  await Promise.all(four.map((c) => c.close()));
+  await bridge.stop();
+}
+
+const rate = (name: string) => N / (median(times[name]) / 1000);
+const rows = Object.keys(times).map((name) =>
+  `| ${name} | ${Math.round(rate(name)).toLocaleString("en")} | ${(rate(name) / rate("kafkajs")).toFixed(2)} | ${(rate(name) / rate("kcat")).toFixed(2)} |`
+);
+const table = [
+  `Publish ${N} records of ${SIZE} B with acks=all, all confirmed; median of ${ROUNDS} interleaved rounds.`,
+  "",
+  "| path | records/s | vs kafkajs | vs kcat |",
+  "|---|---|---|---|",
+  ...rows,
+  "",
+  `Bridge publish-to-ack latency (1 client, window ${WINDOW}): p50 ${pct(lat, 0.5).toFixed(1)} ms, p99 ${pct(lat, 0.99).toFixed(1)} ms.`,
+].join("\n");
+console.log(table);
+if (opts.out) {
+  const doc = `# Benchmarks\n\nMeasured by \`deno task bench\` (scripts/bench.ts) on ${new Date().toISOString().slice(0, 10)}, ` +
+    `Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, one local Kafka broker.\n` +
+    `kafkajs sends windows of ${WINDOW} records through an idempotent producer; kcat (librdkafka) is the ceiling; ` +
+    `the bridge clients keep ${WINDOW} publishes in flight each.\n\n${table}\n`;
+  await Deno.writeTextFile(opts.out, doc);
+  console.error(`bench: wrote ${opts.out}`);
+}
