@@ -61,8 +61,14 @@ serves_metadata() {
 start() {
   resolve_jars
   if running; then echo "kafka.sh: already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; return 0; fi
-  mkdir -p "$state"
   local controller=$((port + 1))
+  for p in "$port" "$controller"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "kafka.sh: port $p is already in use by another process (not this checkout's broker); stop it or use --port" >&2
+      exit 1
+    fi
+  done
+  mkdir -p "$state"
   cat > "$state/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
