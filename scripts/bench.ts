@@ -96,18 +96,26 @@ async function bridgeRun(topic: string, clients: TestClient[]): Promise<{ ms: nu
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 
 console.error(`bench: ${N} records of ${SIZE} B, acks=all, ${ROUNDS} interleaved rounds, broker ${brokers}`);
 const topic = `bench-${Date.now().toString(36)}`;
 await createTopics([{ name: topic, partitions: 3 }]).catch((e) => {
-  console.error(`bench: cannot reach Kafka at ${brokers} (${e.message}); start it with scripts/kafka.sh start`);
+  console.error(
+    `bench: cannot reach Kafka at ${brokers} (${e.message}); start it with scripts/kafka.sh start`,
+  );
   Deno.exit(1);
 });
 const bridge = await BridgeProcess.start({ env: { EDGE_BRIDGE_LOG_LEVEL: "info" } });
 const one = [await bridge.connect()];
 const four = [one[0], await bridge.connect(), await bridge.connect(), await bridge.connect()];
-const times: Record<string, number[]> = { kcat: [], kafkajs: [], "bridge (1 client)": [], "bridge (4 clients)": [] };
+const times: Record<string, number[]> = {
+  kcat: [],
+  kafkajs: [],
+  "bridge (1 client)": [],
+  "bridge (4 clients)": [],
+};
 const lat: number[] = [];
 try {
   await bridgeRun(topic, one); // warm-up: connections, metadata, JIT
@@ -127,7 +135,9 @@ try {
 
 const rate = (name: string) => N / (median(times[name]) / 1000);
 const rows = Object.keys(times).map((name) =>
-  `| ${name} | ${Math.round(rate(name)).toLocaleString("en")} | ${(rate(name) / rate("kafkajs")).toFixed(2)} | ${(rate(name) / rate("kcat")).toFixed(2)} |`
+  `| ${name} | ${Math.round(rate(name)).toLocaleString("en")} | ${
+    (rate(name) / rate("kafkajs")).toFixed(2)
+  } | ${(rate(name) / rate("kcat")).toFixed(2)} |`
 );
 const table = [
   `Publish ${N} records of ${SIZE} B with acks=all, all confirmed; median of ${ROUNDS} interleaved rounds.`,
@@ -136,11 +146,16 @@ const table = [
   "|---|---|---|---|",
   ...rows,
   "",
-  `Bridge publish-to-ack latency (1 client, window ${WINDOW}): p50 ${pct(lat, 0.5).toFixed(1)} ms, p99 ${pct(lat, 0.99).toFixed(1)} ms.`,
+  `Bridge publish-to-ack latency (1 client, window ${WINDOW}): p50 ${pct(lat, 0.5).toFixed(1)} ms, p99 ${
+    pct(lat, 0.99).toFixed(1)
+  } ms.`,
 ].join("\n");
 console.log(table);
 if (opts.out) {
-  const doc = `# Benchmarks\n\nMeasured by \`deno task bench\` (scripts/bench.ts) on ${new Date().toISOString().slice(0, 10)}, ` +
+  const doc =
+    `# Benchmarks\n\nMeasured by \`deno task bench\` (scripts/bench.ts) on ${
+      new Date().toISOString().slice(0, 10)
+    }, ` +
     `Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, one local Kafka broker.\n` +
     `kafkajs sends windows of ${WINDOW} records through an idempotent producer; kcat (librdkafka) is the ceiling; ` +
     `the bridge clients keep ${WINDOW} publishes in flight each.\n\n${table}\n`;

@@ -95,6 +95,9 @@ Deno.test("config: every key has an env var name", () => {
 Deno.test("config: docs/configuration.md documents every key and its env var", async () => {
   const doc = await Deno.readTextFile(new URL("../../docs/configuration.md", import.meta.url));
   for (const k of CONFIG_KEYS) {
-    assert.ok(doc.includes(`| \`${k.path}\` | \`${k.env}\` |`), `docs/configuration.md lacks a row for ${k.path}`);
+    assert.ok(
+      doc.includes(`| \`${k.path}\` | \`${k.env}\` |`),
+      `docs/configuration.md lacks a row for ${k.path}`,
+    );
   }
 });

@@ -70,7 +70,11 @@ export class BridgeProcess {
     const b = new BridgeProcess(opts);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`bridge did not log "listening" within ${timeoutMs} ms:\n${b.lines.join("\n")}`)), timeoutMs);
+      timer = setTimeout(
+        () =>
+          reject(new Error(`bridge did not log "listening" within ${timeoutMs} ms:\n${b.lines.join("\n")}`)),
+        timeoutMs,
+      );
     });
     try {
       b.port = await Promise.race([b.#listening, timeout]);
