@@ -7,7 +7,7 @@
  * offset is the partition's base offset plus its place in the batch.
  */
 import { Buffer } from "node:buffer";
-import { type Kafka, type Message, Partitioners, type Producer } from "kafkajs";
+import { type Kafka, type Message, type PartitionMetadata, Partitioners, type Producer } from "kafkajs";
 import {
   type KafkaCatalog,
   KafkaFailure,
@@ -37,13 +37,14 @@ const keyPartitioner = Partitioners.DefaultPartitioner();
 
 /** Java-compatible murmur2 placement for keyed records, as kafkajs' default partitioner does it. */
 function partitionForKey(topic: string, partitions: number, key: Uint8Array): number {
-  const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i, leader: 0 }));
-  // deno-lint-ignore no-explicit-any
-  return keyPartitioner({
-    topic,
-    partitionMetadata: partitionMetadata as any,
-    message: { key: key as any, value: null },
-  });
+  const partitionMetadata: PartitionMetadata[] = Array.from({ length: partitions }, (_, i) => ({
+    partitionId: i,
+    leader: 0,
+    partitionErrorCode: 0,
+    replicas: [0],
+    isr: [0],
+  }));
+  return keyPartitioner({ topic, partitionMetadata, message: { key: Buffer.from(key), value: null } });
 }
 
 export class KafkajsSink implements KafkaSink {
