@@ -94,8 +94,9 @@ share.coordinator.state.topic.min.isr=1
 PROPS
   local cp="$jars/*"
   if [ ! -f "$state/data/meta.properties" ]; then
+    # shellcheck disable=SC2086
     java -cp "$cp" kafka.tools.StorageTool format -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid)" \
-      -c "$state/server.properties" >/dev/null
+      -c "$state/server.properties" ${KAFKA_FORMAT_FEATURES:-} >/dev/null
   fi
   echo "kafka.sh: starting Kafka $kafka_version on 127.0.0.1:$port (log: $logfile)" >&2
   KAFKA_HEAP="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
