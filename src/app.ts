@@ -1,9 +1,13 @@
 /**
  * Wires the bridge together and runs it until the signal aborts, then shuts down
- * in order: stop accepting, answer in-flight publishes, leave groups, close
- * sockets, flush and disconnect Kafka.
+ * in order: hand over (HA), stop accepting, answer in-flight publishes, leave
+ * groups, close sockets, flush and disconnect Kafka.
  */
 import type { Config } from "./config/schema.ts";
+import type { Coordinator } from "./ha/coordinator.ts";
+import { FileLockCoordinator } from "./ha/file_lock.ts";
+import { HeartbeatCoordinator } from "./ha/heartbeat.ts";
+import { HaNode } from "./ha/node.ts";
 import { KafkaHealth } from "./kafka/health.ts";
 import { KafkajsCatalog } from "./kafka/kafkajs/catalog.ts";
 import { createKafka } from "./kafka/kafkajs/client.ts";
@@ -11,6 +15,7 @@ import { KafkajsSink } from "./kafka/kafkajs/sink.ts";
 import { KafkajsSource } from "./kafka/kafkajs/source.ts";
 import type { Logger } from "./observability/logger.ts";
 import { BridgeMetrics } from "./observability/metrics.ts";
+import { CloseCode } from "./protocol/mod.ts";
 import { BridgeServer } from "./server/server.ts";
 import type { NodeIdentity } from "./session/session.ts";
 import { TopicPolicy } from "./session/topics.ts";
@@ -32,13 +37,15 @@ export async function runBridge(
   signal: AbortSignal,
   onListening?: (info: RunningInfo) => void,
 ): Promise<void> {
-  const identity = standaloneIdentity(node);
   const metrics = new BridgeMetrics();
   const kafka = createKafka(config.kafka, log);
   const catalog = new KafkajsCatalog(kafka);
   const health = new KafkaHealth(catalog, config.kafka.healthCheckIntervalMs, config.kafka.brokers, log);
   health.onChange((up) => metrics.kafkaUp.set(up ? 1 : 0));
+  const haEnabled = config.ha.mode !== "none";
+  let ha: HaNode | undefined;
   const sink = new KafkajsSink(kafka, catalog, {
+    transactionalId: haEnabled ? `edge-bridge-ha.${config.ha.pairId}` : undefined,
     lingerMs: config.kafka.lingerMs,
     maxBatchMessages: config.kafka.maxBatchMessages,
     publishTimeoutMs: config.kafka.publishTimeoutMs,
@@ -46,35 +53,81 @@ export async function runBridge(
     onError: (e) => {
       metrics.kafkaErrors.inc({ operation: "produce" });
       log.warn({ kind: e.kind, error: e.message }, "Kafka produce failed");
-      void health.check();
+      if (e.kind === "fenced" && ha?.isLive) void ha.demote(e.message, "fenced");
+      else void health.check();
     },
   });
   const source = new KafkajsSource(kafka, config.kafka.consumer, log);
   const topics = new TopicPolicy(config.topics);
 
-  const server = new BridgeServer(
+  let server: BridgeServer;
+  let coordinator: Coordinator | undefined;
+  if (haEnabled) {
+    const url = config.ha.advertisedUrl;
+    const created: HaNode = new HaNode(
+      node,
+      config.ha.priority,
+      url,
+      config.ha.mode === "file-lock" ? "lock" : "role",
+      {
+        activate: () => sink.activate(),
+        deactivate: () => sink.deactivate(),
+        isActive: () => sink.active,
+        drain: (reason): Promise<void> => {
+          const live: string | undefined = created.liveUrl;
+          return server.closeSessions(
+            performance.now() + config.server.shutdownTimeoutMs,
+            CloseCode.NOT_LIVE,
+            live ? `live=${live}` : `stepped down: ${reason}`,
+          );
+        },
+      },
+      metrics,
+      log,
+    );
+    ha = created;
+    if (config.ha.mode === "heartbeat") {
+      const c = new HeartbeatCoordinator(config.ha, created, health, log);
+      await c.start();
+      coordinator = c;
+    } else {
+      const c = new FileLockCoordinator(config.ha, created, health, log);
+      await c.start();
+      coordinator = c;
+    }
+  }
+  const identity: NodeIdentity = ha ?? standaloneIdentity(node);
+  const isLive = () => ha?.isLive ?? true;
+
+  server = new BridgeServer(
     { config, identity, sink, source, catalog, topics, metrics, log, kafkaUp: () => health.up },
     {
       ready: () => ({
-        ready: health.up,
+        ready: health.up && isLive(),
         detail: {
           node,
           role: identity.role(),
           epoch: identity.epoch(),
           kafka: health.up ? "up" : `down: ${health.lastError}`,
+          ...(ha && !ha.isLive ? { live: ha.liveUrl ?? null } : {}),
         },
       }),
       metrics: () => metrics.render(),
     },
+    { isLive, liveUrl: () => ha?.liveUrl },
   );
 
   await health.check();
   const { host, port } = await server.listen();
   const url = `ws://${host.includes(":") ? `[${host}]` : host}:${port}${config.server.path}`;
-  log.info({ url, port, kafka: health.up ? "up" : "down", brokers: config.kafka.brokers }, "listening");
+  log.info(
+    { url, port, kafka: health.up ? "up" : "down", brokers: config.kafka.brokers, ha: config.ha.mode },
+    "listening",
+  );
   onListening?.({ url, port });
 
   const healthLoop = health.run(signal);
+  const haLoop = coordinator?.run(signal);
   await new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
     signal.addEventListener("abort", () => resolve(), { once: true });
@@ -89,6 +142,7 @@ export async function runBridge(
     },
     "shutting down",
   );
+  await haLoop; // a live hands over first (drains its sessions) when failover-on-shutdown is set
   await server.shutdown(deadline);
   await sink.close();
   await healthLoop;

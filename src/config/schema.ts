@@ -59,6 +59,64 @@ export const configSchema = z.object({
     /** Clients name topics with this prefix; the bridge strips it (e.g. "kafka." as in JMS Bridge). */
     clientPrefix: z.string().default(""),
   }).strict().default({}),
+  ha: z.object({
+    /** none: a single bridge; file-lock: a shared directory decides; heartbeat: peers decide over UDP. */
+    mode: z.enum(["none", "file-lock", "heartbeat"]).default("none"),
+    /** Names the pair: the Kafka transactional id that fences zombies, and the heartbeat group. */
+    pairId: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' or '-' only")
+      .default("edge-bridge"),
+    /** Higher wins elections; the original live gets the higher priority and takes back over (failback). */
+    priority: z.number().int().min(0).max(1000).default(100),
+    allowFailback: z.boolean().default(true),
+    /** SIGTERM on the live hands over at once instead of waiting for the peer to notice. */
+    failoverOnShutdown: z.boolean().default(true),
+    /** How long a returning higher-priority node must be healthy before the live hands back. */
+    failbackHoldDownMs: ms(5_000, 0, 600_000),
+    /** How long the live may be cut off from Kafka before it hands over to a backup that reaches Kafka. */
+    kafkaLossTimeoutMs: ms(5_000, 500, 600_000),
+    /** Voluntary handovers (failback, Kafka loss) allowed per minute; more are held back to damp flapping. */
+    maxHandoversPerMinute: z.number().int().min(1).max(60).default(4),
+    /** The URL clients should use to reach this node; backups name the live's in their refusal. */
+    advertisedUrl: z.string().regex(/^wss?:\/\//, "must be a ws:// or wss:// URL").optional(),
+    /** Where this node keeps its epoch in heartbeat mode. */
+    dataDir: z.string().min(1).default(".edge-bridge"),
+    fileLock: z.object({
+      /** Shared directory (local disk, or NFSv4 across hosts). Required in file-lock mode. */
+      dir: z.string().min(1).optional(),
+      pollMs: ms(500, 50, 60_000),
+      verifyMs: ms(2_000, 100, 60_000),
+    }).strict().default({}),
+    heartbeat: z.object({
+      /** host:port this node receives heartbeats on (UDP). */
+      listen: z.string().regex(/^[^\s:]+:\d{1,5}$/, "must be host:port").default("127.0.0.1:7946"),
+      /** host:port of each peer. Required in heartbeat mode. */
+      peers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, "must be host:port")).default([]),
+      intervalMs: ms(250, 20, 10_000),
+      deadIntervalMs: ms(750, 60, 60_000),
+    }).strict().default({}),
+  }).strict().default({}).superRefine((ha, ctx) => {
+    if (ha.mode === "file-lock" && !ha.fileLock.dir) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["fileLock", "dir"],
+        message: "required when ha.mode is file-lock",
+      });
+    }
+    if (ha.mode === "heartbeat" && ha.heartbeat.peers.length === 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["heartbeat", "peers"],
+        message: "needs at least one peer when ha.mode is heartbeat",
+      });
+    }
+    if (ha.heartbeat.deadIntervalMs < 2 * ha.heartbeat.intervalMs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["heartbeat", "deadIntervalMs"],
+        message: "must be at least twice ha.heartbeat.intervalMs",
+      });
+    }
+  }),
   log: z.object({
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   }).strict().default({}),

@@ -22,6 +22,14 @@ export interface RecordPosition {
 /** Writes records; `send` resolves only once Kafka has acknowledged the record (acks=all). */
 export interface KafkaSink {
   send(record: OutgoingRecord): Promise<RecordPosition>;
+  /**
+   * HA only: take over the pair's transactional id, which fences every older
+   * holder (a zombie live's writes then fail). Until then, and after being
+   * fenced or deactivated, sends fail with kind "fenced".
+   */
+  activate(): Promise<void>;
+  /** HA only: let go of the producer (stepping down). */
+  deactivate(): Promise<void>;
   /** Waits for records already handed to the sink, then disconnects. */
   close(): Promise<void>;
 }
@@ -88,7 +96,7 @@ export interface KafkaSource {
 /** Errors the Kafka layer raises, classified for the protocol. */
 export class KafkaFailure extends Error {
   constructor(
-    readonly kind: "unavailable" | "timeout" | "rejected" | "unknown_topic" | "bad_partition",
+    readonly kind: "unavailable" | "timeout" | "rejected" | "unknown_topic" | "bad_partition" | "fenced",
     message: string,
   ) {
     super(message);

@@ -79,6 +79,23 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly haRole = new client.Gauge({
+    name: "edge_bridge_ha_role",
+    help: "1 for this node's current HA role (init, backup, activating, live, draining, fenced, stopped)",
+    labelNames: ["role"],
+    registers: [this.registry],
+  });
+  readonly haEpoch = new client.Gauge({
+    name: "edge_bridge_ha_epoch",
+    help: "This node's HA epoch",
+    registers: [this.registry],
+  });
+  readonly haTransitions = new client.Counter({
+    name: "edge_bridge_ha_transitions_total",
+    help: "HA role transitions",
+    labelNames: ["from", "to"],
+    registers: [this.registry],
+  });
   readonly memory = new client.Gauge({
     name: "edge_bridge_memory_bytes",
     help: "Process memory (Deno.memoryUsage), by kind: rss, heap_used, external",

@@ -26,6 +26,7 @@ export const ErrorCode = {
   KAFKA_TIMEOUT: "KAFKA_TIMEOUT",
   KAFKA_REJECTED: "KAFKA_REJECTED",
   SHUTTING_DOWN: "SHUTTING_DOWN",
+  NOT_LIVE: "NOT_LIVE",
   SLOW_CONSUMER: "SLOW_CONSUMER",
   INTERNAL: "INTERNAL",
 } as const;
@@ -52,6 +53,7 @@ export const RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
   KAFKA_TIMEOUT: true,
   KAFKA_REJECTED: false,
   SHUTTING_DOWN: true,
+  NOT_LIVE: true,
   SLOW_CONSUMER: true,
   INTERNAL: true,
 };
@@ -64,5 +66,6 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: 1009, // frame beyond the hard cap; ws closes without an error frame
   INTERNAL_ERROR: 1011,
   TRY_AGAIN_LATER: 1013, // connection limit reached
+  NOT_LIVE: 4001, // this node is a backup (or stepped down): connect to the live, named in the reason when known
   SLOW_CONSUMER: 4008, // slow-consumer policy "disconnect"
 } as const;

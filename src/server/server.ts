@@ -14,6 +14,15 @@ import { handleHttp, type ReadinessSource } from "./routes.ts";
 
 const KEEPALIVE_MS = 30_000;
 
+/** Whether this node may serve clients now; HA supplies it, a standalone node always may. */
+export interface ServeGate {
+  isLive(): boolean;
+  /** The live node's URL when this node is not it, for the refusal hint. */
+  liveUrl(): string | undefined;
+}
+
+const ALWAYS_LIVE: ServeGate = { isLive: () => true, liveUrl: () => undefined };
+
 export class BridgeServer {
   readonly #deps: SessionDeps;
   readonly #readiness: ReadinessSource;
@@ -24,8 +33,11 @@ export class BridgeServer {
   #keepalive?: ReturnType<typeof setInterval>;
   #accepting = true;
 
-  constructor(deps: SessionDeps, readiness: ReadinessSource) {
+  readonly #gate: ServeGate;
+
+  constructor(deps: SessionDeps, readiness: ReadinessSource, gate: ServeGate = ALWAYS_LIVE) {
     this.#deps = deps;
+    this.#gate = gate;
     this.#readiness = readiness;
     const { maxFrameBytes } = deps.config.server;
     // Frames up to 4x the limit are read and refused with an error frame; beyond that ws closes with 1009.
@@ -77,19 +89,42 @@ export class BridgeServer {
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
   }
 
+  #refuse(
+    ws: WebSocket,
+    code: ErrorCode,
+    message: string,
+    closeCode: number,
+    closeReason: string,
+    extra = {},
+  ): void {
+    ws.send(JSON.stringify({ op: "error", code, message, retryable: RETRYABLE[code], ...extra }));
+    ws.close(closeCode, closeReason.slice(0, 120));
+  }
+
   #accept(ws: WebSocket): void {
     const { metrics, config, log } = this.#deps;
+    if (!this.#gate.isLive()) {
+      metrics.connectionsRejected.inc({ reason: "not_live" });
+      const live = this.#gate.liveUrl();
+      const where = live ? `; the live is ${live}` : "; the live is not known yet";
+      return this.#refuse(
+        ws,
+        ErrorCode.NOT_LIVE,
+        `this node is a backup${where}`,
+        CloseCode.NOT_LIVE,
+        live ? `live=${live}` : "not live",
+        { live },
+      );
+    }
     if (this.#sessions.size >= config.server.maxConnections) {
       metrics.connectionsRejected.inc({ reason: "max_connections" });
-      const code = ErrorCode.TOO_MANY_CONNECTIONS;
-      ws.send(JSON.stringify({
-        op: "error",
-        code,
-        message: `the bridge is at its limit of ${config.server.maxConnections} connections`,
-        retryable: RETRYABLE[code],
-      }));
-      ws.close(CloseCode.TRY_AGAIN_LATER, "too many connections");
-      return;
+      return this.#refuse(
+        ws,
+        ErrorCode.TOO_MANY_CONNECTIONS,
+        `the bridge is at its limit of ${config.server.maxConnections} connections`,
+        CloseCode.TRY_AGAIN_LATER,
+        "too many connections",
+      );
     }
     const session = new Session({
       send: (text) => ws.readyState === ws.OPEN && ws.send(text),
@@ -128,19 +163,25 @@ export class BridgeServer {
   }
 
   /**
-   * Graceful shutdown: stop accepting, let every session answer its in-flight
-   * publishes and finish commits by `deadline`, then close sockets with 1001.
+   * Ends every session gracefully: each answers its in-flight publishes and
+   * finishes commits by `deadline`, then its socket closes with the given code.
+   * Used by shutdown, and by HA when this node stops being live.
    */
-  async shutdown(deadline: number): Promise<void> {
-    this.#accepting = false;
-    clearInterval(this.#keepalive);
-    const closedListener = new Promise<void>((r) => this.#http.close(() => r()));
+  async closeSessions(deadline: number, code: number, reason: string): Promise<void> {
     await Promise.allSettled([...this.#sessions.values()].map((s) => s.drain(deadline)));
-    for (const ws of this.#sessions.keys()) ws.close(CloseCode.GOING_AWAY, "bridge shutting down");
+    for (const ws of this.#sessions.keys()) ws.close(code, reason.slice(0, 120));
     // Give close handshakes a moment, then cut what is left.
     const until = Math.min(deadline, performance.now() + 1000);
     while (this.#sessions.size > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
     for (const ws of this.#sessions.keys()) ws.terminate();
+  }
+
+  /** Graceful shutdown: stop accepting, close sessions with 1001, stop listening. */
+  async shutdown(deadline: number): Promise<void> {
+    this.#accepting = false;
+    clearInterval(this.#keepalive);
+    const closedListener = new Promise<void>((r) => this.#http.close(() => r()));
+    await this.closeSessions(deadline, CloseCode.GOING_AWAY, "bridge shutting down");
     this.#http.closeAllConnections?.();
     this.#wss.close();
     await closedListener;

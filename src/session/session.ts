@@ -55,6 +55,7 @@ const FAILURE_CODES: Record<KafkaFailure["kind"], ErrorCode> = {
   rejected: ErrorCode.KAFKA_REJECTED,
   unknown_topic: ErrorCode.UNKNOWN_TOPIC,
   bad_partition: ErrorCode.BAD_PARTITION,
+  fenced: ErrorCode.NOT_LIVE,
 };
 
 class RequestError extends Error {

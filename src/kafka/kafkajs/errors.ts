@@ -12,6 +12,14 @@ const UNAVAILABLE_NAMES = new Set([
   "KafkaJSNonRetriableError",
 ]);
 
+/** Kafka's answers to a producer whose transactional id was taken over by a newer one. */
+const FENCED_TYPES = new Set([
+  "INVALID_PRODUCER_EPOCH",
+  "PRODUCER_FENCED",
+  "INVALID_PRODUCER_ID_MAPPING",
+  "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+]);
+
 export function classify(e: unknown): KafkaFailure {
   if (e instanceof KafkaFailure) return e;
   const err = e as {
@@ -23,6 +31,9 @@ export function classify(e: unknown): KafkaFailure {
   };
   const cause = err.originalError ? (err.originalError as { type?: string; name?: string }) : undefined;
   const type = err.type ?? cause?.type;
+  if (type !== undefined && FENCED_TYPES.has(type)) {
+    return new KafkaFailure("fenced", `a newer live holds the pair's transactional id (${type})`);
+  }
   if (type === "UNKNOWN_TOPIC_OR_PARTITION") {
     return new KafkaFailure("unknown_topic", err.message ?? "unknown topic");
   }

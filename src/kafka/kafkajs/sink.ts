@@ -7,7 +7,7 @@
  * offset is the partition's base offset plus its place in the batch.
  */
 import { Buffer } from "node:buffer";
-import { type Kafka, type Message, type PartitionMetadata, Partitioners, type Producer } from "kafkajs";
+import { type Kafka, type Message, Partitioners, type PartitionMetadata, type Producer } from "kafkajs";
 import {
   type KafkaCatalog,
   KafkaFailure,
@@ -18,6 +18,12 @@ import {
 import { classify } from "./errors.ts";
 
 export interface SinkOptions {
+  /**
+   * HA: every batch is a Kafka transaction under this id, and activate() takes
+   * the id over, fencing older holders. Unset: a plain idempotent producer that
+   * connects on first use.
+   */
+  transactionalId?: string;
   lingerMs: number;
   maxBatchMessages: number;
   publishTimeoutMs: number;
@@ -58,15 +64,52 @@ export class KafkajsSink implements KafkaSink {
   #lingerTimer?: ReturnType<typeof setTimeout>;
   #sticky = new Map<string, number>();
   #closed = false;
+  /** In HA mode, only an activated sink may (re)connect: a zombie must never take the id back. */
+  #active: boolean;
 
   constructor(kafka: Kafka, catalog: KafkaCatalog, opts: SinkOptions) {
     this.#kafka = kafka;
     this.#catalog = catalog;
     this.#opts = opts;
+    this.#active = opts.transactionalId === undefined;
+  }
+
+  /** False in HA mode until activated, and again after an error or fencing. */
+  get active(): boolean {
+    return this.#active;
+  }
+
+  get #transactional(): boolean {
+    return this.#opts.transactionalId !== undefined;
+  }
+
+  async activate(): Promise<void> {
+    if (!this.#transactional) return;
+    await this.#resetProducer();
+    this.#active = true;
+    try {
+      const producer = await this.#connect();
+      // kafkajs sends the transactional InitProducerId only with the first transaction;
+      // an empty one now bumps the producer epoch and fences the previous live at once.
+      const tx = await producer.transaction();
+      await tx.abort();
+    } catch (e) {
+      this.#active = false;
+      await this.#resetProducer();
+      throw classify(e);
+    }
+  }
+
+  async deactivate(): Promise<void> {
+    if (!this.#transactional) return;
+    this.#active = false;
+    while (this.#inFlight) await this.#inFlight;
+    await this.#resetProducer();
   }
 
   send(record: OutgoingRecord): Promise<RecordPosition> {
     if (this.#closed) return Promise.reject(new KafkaFailure("unavailable", "the Kafka sink is closed"));
+    if (!this.#active) return Promise.reject(new KafkaFailure("fenced", "this bridge is not the live node"));
     return new Promise((resolve, reject) => {
       const p: Pending = {
         record,
@@ -123,12 +166,15 @@ export class KafkajsSink implements KafkaSink {
   async #connect(): Promise<Producer> {
     if (this.#producer) return this.#producer;
     this.#connecting ??= (async () => {
+      if (!this.#active) throw new KafkaFailure("fenced", "this bridge is not the live node");
       const producer = this.#kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
+        transactionalId: this.#opts.transactionalId,
         createPartitioner: Partitioners.DefaultPartitioner, // unused (records arrive placed); silences a kafkajs notice
         allowAutoTopicCreation: false,
-        retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+        // Short first retry: a transaction right after a commit often meets CONCURRENT_TRANSACTIONS briefly.
+        retry: { retries: 5, initialRetryTime: 20, maxRetryTime: 1000 },
       });
       try {
         await producer.connect();
@@ -207,11 +253,25 @@ export class KafkajsSink implements KafkaSink {
         });
       }
       const producer = await this.#connect();
-      const results = await producer.sendBatch({
+      const request = {
         acks: -1,
         timeout: this.#opts.requestTimeoutMs,
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
+      };
+      let results;
+      if (this.#transactional) {
+        // Acked only once committed: a fenced zombie's batch is aborted, never visible.
+        const tx = await producer.transaction();
+        try {
+          results = await tx.sendBatch(request);
+          await tx.commit();
+        } catch (e) {
+          await tx.abort().catch(() => {});
+          throw e;
+        }
+      } else {
+        results = await producer.sendBatch(request);
+      }
       const base = new Map<string, bigint>();
       for (const res of results) {
         base.set(`${res.topicName}\u0000${res.partition}`, BigInt(res.baseOffset ?? "-1"));
@@ -229,6 +289,8 @@ export class KafkajsSink implements KafkaSink {
       }
     } catch (e) {
       const failure = classify(e);
+      // In HA mode any failure deactivates: only the HA node, knowing it is still live, may reconnect.
+      if (this.#transactional) this.#active = false;
       this.#opts.onError?.(failure);
       for (const p of placed) this.#settle(p, failure);
       await this.#resetProducer();

@@ -1,0 +1,172 @@
+/**
+ * Shared-directory coordination (Artemis shared store style).
+ *
+ * Files in ha.fileLock.dir:
+ * - live.lock: the live holds an exclusive lock on it; nobody reads or writes it.
+ * - state.json: epoch, live node, status (live | failing-back | paused), live URL.
+ * - node-<id>.json: each node's view (priority, role, Kafka health, readiness) and a
+ *   sequence number it bumps every poll; a node whose sequence stops moving for
+ *   three polls is considered gone (no wall clocks are compared).
+ *
+ * The backup tries the lock every pollMs; the live re-reads state.json every
+ * verifyMs and steps down if it no longer names it. On NFS use v4 only: v3 locks
+ * (NLM) can be lost silently, which the state-file check narrows but cannot close.
+ */
+import type { Config } from "../config/schema.ts";
+import type { Logger } from "../observability/logger.ts";
+import { BaseCoordinator, type KafkaStatus } from "./coordinator.ts";
+import { handoverReason, isBestCandidate, type NodeView } from "./election.ts";
+import { readJson, writeJsonAtomic } from "./epoch_store.ts";
+import type { HaNode } from "./node.ts";
+
+interface LiveState {
+  epoch: number;
+  node: string;
+  status: "live" | "failing-back" | "paused";
+  url?: string;
+}
+
+interface NodeFile extends NodeView {
+  seq: number;
+}
+
+export class FileLockCoordinator extends BaseCoordinator {
+  readonly #cfg: Config["ha"];
+  readonly #dir: string;
+  #lock?: Deno.FsFile;
+  #seq = 0;
+  readonly #others = new Map<string, { file: NodeFile; changedAt: number }>();
+  #lastVerify = 0;
+  #cooldownUntil = 0;
+
+  constructor(cfg: Config["ha"], ha: HaNode, kafka: KafkaStatus, log: Logger) {
+    super(ha, kafka, cfg, log.child({ coordinator: "file-lock" }), cfg.fileLock.pollMs);
+    this.#cfg = cfg;
+    this.#dir = cfg.fileLock.dir!;
+  }
+
+  get #statePath() {
+    return `${this.#dir}/state.json`;
+  }
+
+  async start(): Promise<void> {
+    await Deno.mkdir(this.#dir, { recursive: true });
+    const state = await readJson<LiveState>(this.#statePath);
+    if (state) this.ha.observeEpoch(state.epoch);
+    this.log.info(
+      { dir: this.#dir, epoch: state?.epoch ?? 0, live: state?.node },
+      "file-lock coordinator started",
+    );
+  }
+
+  async #publishSelf(now: number): Promise<NodeView> {
+    const self = this.ha.view(this.kafka.up, this.readiness.readyFor(now));
+    await writeJsonAtomic(`${this.#dir}/node-${this.ha.node}.json`, { ...self, seq: ++this.#seq });
+    return self;
+  }
+
+  /** Other nodes whose status file changed within the last three polls. */
+  async #readOthers(now: number): Promise<NodeView[]> {
+    const alive: NodeView[] = [];
+    for await (const entry of Deno.readDir(this.#dir)) {
+      const m = /^node-(.+)\.json$/.exec(entry.name);
+      if (!m || m[1] === this.ha.node) continue;
+      const file = await readJson<NodeFile>(`${this.#dir}/${entry.name}`);
+      if (!file) continue;
+      const known = this.#others.get(file.node);
+      if (!known || known.file.seq !== file.seq) this.#others.set(file.node, { file, changedAt: now });
+      const seen = this.#others.get(file.node)!;
+      if (now - seen.changedAt < 3 * this.#cfg.fileLock.pollMs + 100 && file.role !== "stopped") {
+        alive.push(file);
+      }
+    }
+    return alive;
+  }
+
+  async #tryLock(): Promise<boolean> {
+    const f = await Deno.open(`${this.#dir}/live.lock`, { read: true, write: true, create: true });
+    if (await f.tryLock(true)) {
+      this.#lock = f;
+      return true;
+    }
+    f.close();
+    return false;
+  }
+
+  #release(): void {
+    this.#lock?.close(); // closing the descriptor drops the lock
+    this.#lock = undefined;
+  }
+
+  protected async tick(now: number): Promise<void> {
+    const self = await this.#publishSelf(now);
+    const others = await this.#readOthers(now);
+    const role = this.ha.role();
+    if (role === "init") return this.ha.announceBackup(`shared dir ${this.#dir}`);
+
+    if (role === "live") {
+      if (now - this.#lastVerify >= this.#cfg.fileLock.verifyMs) {
+        this.#lastVerify = now;
+        const state = await readJson<LiveState>(this.#statePath);
+        if (!state || state.node !== this.ha.node || state.epoch !== this.ha.epoch()) {
+          await this.ha.demote(
+            `state file now names ${state?.node ?? "nobody"} at epoch ${state?.epoch ?? "?"}: lock lost`,
+          );
+          this.#release();
+          return;
+        }
+      }
+      const handover = handoverReason(self, this.readiness.kafkaDownFor(now), others, this.opts);
+      if (handover && this.mayHandOver(now)) {
+        this.budget.record(now);
+        this.ha.liveHint = others.find((o) => o.node === handover.to)?.url;
+        await writeJsonAtomic(this.#statePath, {
+          epoch: this.ha.epoch(),
+          node: this.ha.node,
+          status: "failing-back",
+          url: self.url,
+        });
+        await this.ha.demote(handover.reason);
+        this.#release();
+        // Let the chosen backup take the lock before this node competes again.
+        this.#cooldownUntil = now + 4 * this.#cfg.fileLock.pollMs;
+      }
+      return;
+    }
+    if (role !== "backup") return;
+    const state = await readJson<LiveState>(this.#statePath);
+    this.ha.liveHint = state?.status === "live" ? state.url : undefined;
+    // A live stopped without failover ("paused") keeps its claim until it returns itself.
+    if (state?.status === "paused" && state.node !== this.ha.node) return;
+    if (now < this.#cooldownUntil || !self.kafkaUp) return;
+    // Defer to a better backup that is also waiting, so the original live wins a free lock.
+    if (!isBestCandidate(self, others)) return;
+    if (!(await this.#tryLock())) return;
+    const epoch = (state?.epoch ?? 0) + 1;
+    await writeJsonAtomic(this.#statePath, { epoch, node: this.ha.node, status: "live", url: self.url });
+    this.#lastVerify = now;
+    const reason = state
+      ? `lock free (previous live ${state.node}, ${state.status})`
+      : "lock free (first live)";
+    if (!(await this.ha.promote(epoch, reason))) this.#release();
+  }
+
+  protected async onShutdown(): Promise<void> {
+    if (this.ha.isLive) {
+      const status = this.opts.failoverOnShutdown ? "failing-back" : "paused";
+      await writeJsonAtomic(this.#statePath, {
+        epoch: this.ha.epoch(),
+        node: this.ha.node,
+        status,
+        url: this.ha.url,
+      });
+    }
+    await this.ha.demote(
+      this.opts.failoverOnShutdown ? "shutdown" : "shutdown (failover on shutdown is off: backups wait)",
+      "stopped",
+    );
+    this.#release();
+    const self = this.ha.view(false, 0);
+    await writeJsonAtomic(`${this.#dir}/node-${this.ha.node}.json`, { ...self, seq: ++this.#seq });
+  }
+}

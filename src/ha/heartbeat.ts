@@ -1,0 +1,165 @@
+/**
+ * Peer-heartbeat coordination (NATS FT / keepalived style), no shared storage.
+ *
+ * UDP, not TCP: a heartbeat is a small, self-contained, idempotent datagram where a
+ * late copy is worthless, and UDP has no connection state to time out or rebuild
+ * after a partition, so "no datagram for deadIntervalMs" is the whole failure
+ * detector. Each node beats every intervalMs to every peer; a peer silent for
+ * deadIntervalMs is dead. Wall clocks are never compared: durations in beats are
+ * measured by the sender's monotonic clock.
+ */
+import dgram from "node:dgram";
+import type { Buffer } from "node:buffer";
+import type { Config } from "../config/schema.ts";
+import type { Logger } from "../observability/logger.ts";
+import { BaseCoordinator, type KafkaStatus } from "./coordinator.ts";
+import { handoverReason, isBestCandidate, losesLiveConflict, type NodeView } from "./election.ts";
+import { EpochStore } from "./epoch_store.ts";
+import type { HaNode } from "./node.ts";
+
+interface Beat extends NodeView {
+  v: 1;
+  pair: string;
+  /** "paused": stopped gracefully without failover (failoverOnShutdown false): backups wait for it. */
+  paused?: boolean;
+}
+
+interface Peer {
+  beat: Beat;
+  lastSeen: number;
+}
+
+function hostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(":");
+  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+}
+
+export class HeartbeatCoordinator extends BaseCoordinator {
+  readonly #cfg: Config["ha"];
+  readonly #socket = dgram.createSocket("udp4");
+  readonly #peers = new Map<string, Peer>();
+  readonly #epochs: EpochStore;
+  readonly #startedAt = performance.now();
+  #maxSeenEpoch = 0;
+  #paused = false;
+
+  constructor(cfg: Config["ha"], ha: HaNode, kafka: KafkaStatus, log: Logger) {
+    super(ha, kafka, cfg, log.child({ coordinator: "heartbeat" }), cfg.heartbeat.intervalMs);
+    this.#cfg = cfg;
+    this.#epochs = new EpochStore(`${cfg.dataDir}/epoch-${cfg.pairId}-${ha.node}.json`);
+  }
+
+  async start(): Promise<void> {
+    const { host, port } = hostPort(this.#cfg.heartbeat.listen);
+    this.#socket.on("message", (msg: Buffer) => this.#receive(msg));
+    this.#socket.on("error", (e: Error) => this.log.warn({ err: e.message }, "heartbeat socket error"));
+    await new Promise<void>((resolve, reject) => {
+      this.#socket.once("error", reject);
+      this.#socket.bind(port, host, () => {
+        this.#socket.off("error", reject);
+        resolve();
+      });
+    });
+    const stored = await this.#epochs.read();
+    this.#maxSeenEpoch = stored;
+    this.ha.observeEpoch(stored);
+    this.log.info(
+      { listen: this.#cfg.heartbeat.listen, peers: this.#cfg.heartbeat.peers, epoch: stored },
+      "heartbeat coordinator started",
+    );
+  }
+
+  #receive(msg: Buffer): void {
+    let beat: Beat;
+    try {
+      beat = JSON.parse(msg.toString("utf8"));
+    } catch {
+      return;
+    }
+    if (beat.v !== 1 || beat.pair !== this.#cfg.pairId || beat.node === this.ha.node) return;
+    this.#peers.set(beat.node, { beat, lastSeen: performance.now() });
+    if (beat.epoch > this.#maxSeenEpoch) this.#maxSeenEpoch = beat.epoch;
+    this.ha.observeEpoch(beat.epoch);
+  }
+
+  #send(view: NodeView): void {
+    const beat: Beat = { v: 1, pair: this.#cfg.pairId, ...view, paused: this.#paused || undefined };
+    const data = new TextEncoder().encode(JSON.stringify(beat));
+    for (const peer of this.#cfg.heartbeat.peers) {
+      const { host, port } = hostPort(peer);
+      this.#socket.send(data, port, host);
+    }
+  }
+
+  /** Peers heard from within the dead interval. */
+  #alive(now: number): Beat[] {
+    const dead = this.#cfg.heartbeat.deadIntervalMs;
+    return [...this.#peers.values()].filter((p) => now - p.lastSeen < dead && p.beat.role !== "stopped").map((
+      p,
+    ) => p.beat);
+  }
+
+  protected async tick(now: number): Promise<void> {
+    const { deadIntervalMs } = this.#cfg.heartbeat;
+    if (this.stalled(now, deadIntervalMs)) {
+      await this.ha.demote(`this node stalled for over ${deadIntervalMs} ms; a backup may have taken over`);
+    }
+    const self = this.ha.view(this.kafka.up, this.readiness.readyFor(now));
+    this.#send(self);
+    // Listen for one dead interval before deciding anything: a cold start must see its peers first.
+    if (now - this.#startedAt < deadIntervalMs) return;
+    const peers = this.#alive(now);
+    const role = this.ha.role();
+    if (role === "init") {
+      return this.ha.announceBackup(
+        peers.length ? `peers: ${peers.map((p) => `${p.node}(${p.role})`).join(", ")}` : "no peer heard yet",
+      );
+    }
+
+    if (role === "live") {
+      const rival = peers.find((p) =>
+        (p.role === "live" || p.role === "activating") && losesLiveConflict(self, p)
+      );
+      if (rival) return await this.ha.demote(`another live: ${rival.node} at epoch ${rival.epoch}`);
+      const handover = handoverReason(self, this.readiness.kafkaDownFor(now), peers, this.opts);
+      if (handover && this.mayHandOver(now)) {
+        this.budget.record(now);
+        this.ha.liveHint = peers.find((p) => p.node === handover.to)?.url;
+        await this.ha.demote(handover.reason);
+      }
+      return;
+    }
+    if (role !== "backup") return;
+    const live = peers.find((p) => p.role === "live" || p.role === "activating" || p.role === "draining");
+    const pausedLive = [...this.#peers.values()].find((p) => p.beat.paused);
+    this.ha.liveHint = live?.url;
+    if (live || pausedLive) return;
+    if (!self.kafkaUp || !isBestCandidate(self, peers)) return;
+    const epoch = Math.max(this.#maxSeenEpoch, await this.#epochs.read()) + 1;
+    await this.#epochs.write(epoch);
+    this.#maxSeenEpoch = epoch;
+    const last = [...this.#peers.values()].find((p) => ["live", "draining", "stopped"].includes(p.beat.role));
+    const reason = !last
+      ? "no live in the pair"
+      : last.beat.role === "stopped"
+      ? `${last.beat.node} stopped and handed over`
+      : `${last.beat.node} is gone (no heartbeat for ${deadIntervalMs} ms)`;
+    await this.ha.promote(epoch, reason);
+  }
+
+  protected async onShutdown(): Promise<void> {
+    const wasLive = this.ha.isLive;
+    if (wasLive && !this.opts.failoverOnShutdown) this.#paused = true;
+    await this.ha.demote(
+      this.#paused ? "shutdown (failover on shutdown is off: backups wait)" : "shutdown",
+      "stopped",
+    );
+    // Tell peers at once, so a backup takes over without waiting for the dead interval.
+    const view = this.ha.view(false, 0);
+    for (let i = 0; i < 3; i++) {
+      this.#send(view);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise<void>((r) => this.#socket.close(() => r()));
+  }
+}
