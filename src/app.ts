@@ -60,7 +60,8 @@ export async function runBridge(
   const source = new KafkajsSource(kafka, config.kafka.consumer, log);
   const topics = new TopicPolicy(config.topics);
 
-  let server: BridgeServer;
+  // The HA node drains through the server, which is built after it (it gates the server).
+  const serverRef: { current?: BridgeServer } = {};
   let coordinator: Coordinator | undefined;
   if (haEnabled) {
     const url = config.ha.advertisedUrl;
@@ -75,7 +76,7 @@ export async function runBridge(
         isActive: () => sink.active,
         drain: (reason): Promise<void> => {
           const live: string | undefined = created.liveUrl;
-          return server.closeSessions(
+          return serverRef.current!.closeSessions(
             performance.now() + config.server.shutdownTimeoutMs,
             CloseCode.NOT_LIVE,
             live ? `live=${live}` : `stepped down: ${reason}`,
@@ -99,7 +100,7 @@ export async function runBridge(
   const identity: NodeIdentity = ha ?? standaloneIdentity(node);
   const isLive = () => ha?.isLive ?? true;
 
-  server = new BridgeServer(
+  const server = new BridgeServer(
     { config, identity, sink, source, catalog, topics, metrics, log, kafkaUp: () => health.up },
     {
       ready: () => ({
@@ -116,6 +117,7 @@ export async function runBridge(
     },
     { isLive, liveUrl: () => ha?.liveUrl },
   );
+  serverRef.current = server;
 
   await health.check();
   const { host, port } = await server.listen();
