@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real single-node Apache Kafka (KRaft) broker for development and tests.
 #
-#   scripts/kafka.sh start   [--port N]   resolve jars (cached), format storage, start, wait for metadata
+#   scripts/kafka.sh start   [--port N] [--proxy-ports P1,P2]
+#                                         resolve jars (cached), format storage, start, wait for metadata
 #   scripts/kafka.sh stop    [--port N]   stop cleanly (SIGTERM, then SIGKILL after 30 s)
 #   scripts/kafka.sh status  [--port N]   running or not, and the bootstrap address
 #   scripts/kafka.sh logs    [--port N]   follow the broker log
@@ -9,20 +10,25 @@
 #   scripts/kafka.sh jars                 only resolve the jars (used by CI to warm the cache)
 #
 # The broker listens on 127.0.0.1:PORT (default 19092) and its controller on PORT+1.
+# --proxy-ports adds listener i on PORT+2+i advertised as 127.0.0.1:Pi, so a client
+# that reaches the broker through a TCP proxy on Pi stays on that proxy (cut it to
+# cut that client off from Kafka, as the walkthrough does with toxiproxy).
 # Jars come from Maven Central through scripts/kafka/pom.xml and are cached in
 # $EDGE_BRIDGE_CACHE (default ~/.cache/edge-bridge). State lives in .kafka/PORT/ in the repo.
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"; [ $# -gt 0 ] && shift
 port="${KAFKA_PORT:-19092}"
 positional=()
+proxy_ports=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) port="${2:?--port needs a number}"; shift 2 ;;
     --port=*) port="${1#--port=}"; shift ;;
+    --proxy-ports) proxy_ports="${2:?--proxy-ports needs P1[,P2...]}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "kafka.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     *) positional+=("$1"); shift ;;
@@ -69,14 +75,24 @@ start() {
     fi
   done
   mkdir -p "$state"
+  local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller"
+  local advertised="PLAINTEXT://127.0.0.1:$port"
+  local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  local i=0 p
+  for p in ${proxy_ports//,/ }; do
+    listeners="$listeners,PROXY$i://127.0.0.1:$((port + 2 + i))"
+    advertised="$advertised,PROXY$i://127.0.0.1:$p"
+    protocols="$protocols,PROXY$i:PLAINTEXT"
+    i=$((i + 1))
+  done
   cat > "$state/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$state/data
 num.partitions=1

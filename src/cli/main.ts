@@ -1,6 +1,8 @@
 /** Subcommand dispatch: one file per command, errors turned into exit codes. */
 import { ConfigError } from "../config/load.ts";
 import { checkConfig } from "./check_config.ts";
+import { consume } from "./consume.ts";
+import { produce } from "./produce.ts";
 import { UsageError } from "./options.ts";
 import { serve } from "./serve.ts";
 import { version } from "./version.ts";
@@ -8,6 +10,8 @@ import { version } from "./version.ts";
 const COMMANDS: Record<string, { run(args: string[]): number | Promise<number>; summary: string }> = {
   serve: { run: serve, summary: "run the bridge" },
   "check-config": { run: checkConfig, summary: "validate the configuration and print it" },
+  produce: { run: produce, summary: "send \"hello N\" once a second through a bridge (pair), printing acks" },
+  consume: { run: consume, summary: "print each message of a topic with its position" },
   version: { run: version, summary: "print the version" },
 };
 

@@ -9,6 +9,8 @@ export interface BridgeOptions {
   /** `key=value` config settings passed with --set. */
   set?: string[];
   env?: Record<string, string>;
+  /** Fixed HTTP/WebSocket port (default: a free one picked by the OS). */
+  port?: number;
 }
 
 export class BridgeProcess {
@@ -108,6 +110,11 @@ export class BridgeProcess {
     return this.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).filter((j) =>
       typeof msg === "string" ? j.msg === msg : msg.test(j.msg ?? "")
     );
+  }
+
+  /** Sends a signal without waiting (SIGSTOP, SIGCONT). */
+  signal(sig: Deno.Signal): void {
+    this.#child.kill(sig);
   }
 
   /** Sends a signal and waits for exit; returns the exit code. */

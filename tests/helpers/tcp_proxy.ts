@@ -1,0 +1,66 @@
+/**
+ * A TCP proxy that can cut its link, like toxiproxy's "delete proxy": cut() drops
+ * every connection and refuses new ones; restore() accepts again.
+ */
+export class TcpProxy {
+  #listener?: Deno.Listener;
+  #conns = new Set<Deno.Conn>();
+  #accepting?: Promise<void>;
+  #pipes = new Set<Promise<void>>();
+
+  constructor(readonly listenPort: number, readonly targetPort: number) {}
+
+  get up(): boolean {
+    return this.#listener !== undefined;
+  }
+
+  start(): void {
+    if (this.#listener) return;
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: this.listenPort });
+    this.#listener = listener;
+    this.#accepting = (async () => {
+      for await (const client of listener) {
+        this.#conns.add(client);
+        let upstream: Deno.Conn;
+        try {
+          upstream = await Deno.connect({ hostname: "127.0.0.1", port: this.targetPort });
+        } catch {
+          this.#close(client);
+          continue;
+        }
+        this.#conns.add(upstream);
+        this.#pipe(client, upstream);
+        this.#pipe(upstream, client);
+      }
+    })().catch(() => {});
+  }
+
+  #pipe(from: Deno.Conn, to: Deno.Conn): void {
+    const p = from.readable.pipeTo(to.writable).catch(() => {}).finally(() => {
+      this.#close(from);
+      this.#close(to);
+      this.#pipes.delete(p);
+    });
+    this.#pipes.add(p);
+  }
+
+  #close(c: Deno.Conn): void {
+    if (!this.#conns.delete(c)) return;
+    try {
+      c.close();
+    } catch { /* already closed */ }
+  }
+
+  /** Drops all connections and stops listening. */
+  async cut(): Promise<void> {
+    this.#listener?.close();
+    this.#listener = undefined;
+    for (const c of [...this.#conns]) this.#close(c);
+    await this.#accepting;
+    await Promise.all([...this.#pipes]);
+  }
+
+  restore(): void {
+    this.start();
+  }
+}
