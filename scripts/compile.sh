@@ -5,7 +5,7 @@
 #
 # deno compile downloads its runtime (denort) from dl.deno.land; on a machine
 # without that access set DENORT_BIN to a local denort. Permissions are fixed at
-# build time: net (listen, Kafka), env (EDGE_BRIDGE_*), read (config file), sys (hostname).
+# build time: net (listen, Kafka), env (EDGE_BRIDGE_*), read (config file), write (HA epoch and lock files), sys (hostname).
 #
 # Why the --exclude: deno 2.9's compile overflows its stack on the test data that
 # the npm package bintrees (pulled in by prom-client through tdigest) ships in its
@@ -23,6 +23,6 @@ for dir in "$npm_cache"/registry.npmjs.org/bintrees/*/test; do
   [ -d "$dir" ] && excludes+=(--exclude "$dir")
 done
 exec "$deno" compile \
-  --allow-net --allow-env --allow-read --allow-sys \
+  --allow-net --allow-env --allow-read --allow-write --allow-sys \
   --exclude-unused-npm "${excludes[@]}" \
   --output "${COMPILE_OUTPUT:-dist/edge-bridge}" "$@" main.ts

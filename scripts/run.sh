@@ -18,4 +18,4 @@ if [ -z "${EDGE_BRIDGE_KAFKA_BROKERS:-}" ]; then
   scripts/kafka.sh start
   scripts/kafka.sh topic test 3
 fi
-exec "$deno" run --allow-net --allow-env --allow-read --allow-sys main.ts serve "$@"
+exec "$deno" run --allow-net --allow-env --allow-read --allow-write --allow-sys main.ts serve "$@"

@@ -5,7 +5,16 @@ const main = new URL("../main.ts", import.meta.url).pathname;
 
 async function run(args: string[], env: Record<string, string> = {}) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", main, ...args],
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      "--allow-sys",
+      main,
+      ...args,
+    ],
     env,
     stdout: "piped",
     stderr: "piped",

@@ -37,7 +37,9 @@ export async function consume(args: string[]): Promise<number> {
   }
   const urls = values.url ?? [];
   if (urls.length === 0) throw new UsageError("--url is required (repeat it for each bridge of a pair)");
-  if (values.from !== "earliest" && values.from !== "latest") throw new UsageError(`--from must be earliest or latest, got "${values.from}"`);
+  if (values.from !== "earliest" && values.from !== "latest") {
+    throw new UsageError(`--from must be earliest or latest, got "${values.from}"`);
+  }
   const count = values.count === undefined ? Infinity : Number(values.count);
   if (!(count > 0)) throw new UsageError(`--count must be a positive integer, got "${values.count}"`);
   const topic = values.topic!;
@@ -51,7 +53,16 @@ export async function consume(args: string[]): Promise<number> {
     const sub = `s${++subs}`;
     // A broadcast consumer resumes from its own positions; a group from its committed offsets.
     const from = mode === "broadcast" && Object.keys(next).length ? { offsets: { ...next } } : values.from;
-    conn.send({ op: "subscribe", id: sub, sub, topic, mode, group: mode === "group" ? values.group : undefined, from, credit: CREDIT });
+    conn.send({
+      op: "subscribe",
+      id: sub,
+      sub,
+      topic,
+      mode,
+      group: mode === "group" ? values.group : undefined,
+      from,
+      credit: CREDIT,
+    });
   };
   const conn: BridgeConnection = new BridgeConnection(urls, `consume-${crypto.randomUUID().slice(0, 8)}`, {
     onOpen: (w, url) => {
@@ -64,12 +75,25 @@ export async function consume(args: string[]): Promise<number> {
       void conn.connect();
     },
     onFrame: (f) => {
-      if (f.op === "subscribed") console.log(`subscribed to ${f.topic} (${f.mode}${f.group ? ` ${f.group}` : ""})`);
-      else if (f.op === "error") console.log(`error ${f.code}: ${f.message}`);
+      if (f.op === "subscribed") {
+        console.log(`subscribed to ${f.topic} (${f.mode}${f.group ? ` ${f.group}` : ""})`);
+      } else if (f.op === "error") console.log(`error ${f.code}: ${f.message}`);
       if (f.op !== "message") return;
-      console.log(`${f.topic}/${f.partition}@${f.offset} ${typeof f.value === "string" ? f.value : JSON.stringify(f.value)}`);
+      console.log(
+        `${f.topic}/${f.partition}@${f.offset} ${
+          typeof f.value === "string" ? f.value : JSON.stringify(f.value)
+        }`,
+      );
       next[String(f.partition)] = (BigInt(f.offset) + 1n).toString();
-      if (mode === "group") conn.send({ op: "commit", id: `c${f.partition}-${f.offset}`, sub: f.sub, partition: f.partition, offset: f.offset });
+      if (mode === "group") {
+        conn.send({
+          op: "commit",
+          id: `c${f.partition}-${f.offset}`,
+          sub: f.sub,
+          partition: f.partition,
+          offset: f.offset,
+        });
+      }
       if (++sinceGrant >= CREDIT / 2) {
         conn.send({ op: "credit", sub: f.sub, n: sinceGrant });
         sinceGrant = 0;

@@ -34,7 +34,9 @@ export async function produce(args: string[]): Promise<number> {
   const urls = values.url ?? [];
   if (urls.length === 0) throw new UsageError("--url is required (repeat it for each bridge of a pair)");
   const interval = Number(values["interval-ms"]);
-  if (!Number.isInteger(interval) || interval < 1) throw new UsageError(`--interval-ms must be a positive integer, got "${values["interval-ms"]}"`);
+  if (!Number.isInteger(interval) || interval < 1) {
+    throw new UsageError(`--interval-ms must be a positive integer, got "${values["interval-ms"]}"`);
+  }
   const count = values.count === undefined ? Infinity : Number(values.count);
   if (!(count > 0)) throw new UsageError(`--count must be a positive integer, got "${values.count}"`);
   const topic = values.topic!;
@@ -46,31 +48,41 @@ export async function produce(args: string[]): Promise<number> {
   const finished = new Promise<void>((r) => (done = r));
   const send = (id: string) => conn.send({ op: "publish", id, topic, value: pending.get(id)! });
 
-  const conn: BridgeConnection = new BridgeConnection(urls, values["client-id"] ?? `produce-${crypto.randomUUID().slice(0, 8)}`, {
-    onOpen: (w, url) => {
-      console.log(`connected to ${url} (node ${w.node}, epoch ${w.epoch})`);
-      for (const id of pending.keys()) {
-        console.log(`resending ${pending.get(id)}`);
-        send(id);
-      }
+  const conn: BridgeConnection = new BridgeConnection(
+    urls,
+    values["client-id"] ?? `produce-${crypto.randomUUID().slice(0, 8)}`,
+    {
+      onOpen: (w, url) => {
+        console.log(`connected to ${url} (node ${w.node}, epoch ${w.epoch})`);
+        for (const id of pending.keys()) {
+          console.log(`resending ${pending.get(id)}`);
+          send(id);
+        }
+      },
+      onDrop: (reason) => {
+        console.log(`Trying again... (${reason})`);
+        void conn.connect();
+      },
+      onFrame: (f) => {
+        if (f.op === "ack" && pending.has(f.id)) {
+          console.log(
+            `acked ${
+              pending.get(f.id)
+            } -> ${f.topic} partition ${f.partition} offset ${f.offset} (epoch ${f.epoch})`,
+          );
+          pending.delete(f.id);
+          if (++acked >= count) done();
+        } else if (f.op === "nack" && pending.has(f.id)) {
+          console.log(
+            `nacked ${pending.get(f.id)}: ${f.code} ${f.message}${f.retryable ? " (will retry)" : ""}`,
+          );
+          if (!f.retryable) pending.delete(f.id);
+        } else if (f.op === "error") {
+          console.log(`error ${f.code}: ${f.message}`);
+        }
+      },
     },
-    onDrop: (reason) => {
-      console.log(`Trying again... (${reason})`);
-      void conn.connect();
-    },
-    onFrame: (f) => {
-      if (f.op === "ack" && pending.has(f.id)) {
-        console.log(`acked ${pending.get(f.id)} -> ${f.topic} partition ${f.partition} offset ${f.offset} (epoch ${f.epoch})`);
-        pending.delete(f.id);
-        if (++acked >= count) done();
-      } else if (f.op === "nack" && pending.has(f.id)) {
-        console.log(`nacked ${pending.get(f.id)}: ${f.code} ${f.message}${f.retryable ? " (will retry)" : ""}`);
-        if (!f.retryable) pending.delete(f.id);
-      } else if (f.op === "error") {
-        console.log(`error ${f.code}: ${f.message}`);
-      }
-    },
-  });
+  );
 
   const stop = () => done();
   Deno.addSignalListener("SIGINT", stop);

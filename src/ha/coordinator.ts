@@ -58,14 +58,15 @@ export abstract class BaseCoordinator implements Coordinator {
   protected abstract onShutdown(): Promise<void>;
 
   /**
-   * A live whose own loop stalled for longer than a peer waits before taking over
-   * (SIGSTOP, a frozen VM) may already be replaced: it steps down at once rather
-   * than serve as a zombie. Kafka fencing catches whatever slips through.
+   * A node whose own loop stalled for longer than a peer waits before taking over
+   * (SIGSTOP, a frozen VM) may already be replaced, and what it knows of its peers
+   * is stale. A live steps down at once rather than serve as a zombie. Kafka
+   * fencing catches whatever slips through.
    */
   protected stalled(now: number, limitMs: number): boolean {
     const gap = now - this.lastTick;
     this.lastTick = now;
-    return gap > limitMs && this.ha.isLive;
+    return gap > limitMs;
   }
 
   /** Voluntary handovers (failback, Kafka loss) respect the flap budget. */

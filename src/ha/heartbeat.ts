@@ -39,14 +39,19 @@ export class HeartbeatCoordinator extends BaseCoordinator {
   readonly #socket = dgram.createSocket("udp4");
   readonly #peers = new Map<string, Peer>();
   readonly #epochs: EpochStore;
-  readonly #startedAt = performance.now();
+  /** No election before this time: after a start or a stall, peers must be heard afresh first. */
+  #listenUntil: number;
   #maxSeenEpoch = 0;
+  #lastBeatSent = -Infinity;
+  #lastRoleSent?: string;
   #paused = false;
 
   constructor(cfg: Config["ha"], ha: HaNode, kafka: KafkaStatus, log: Logger) {
-    super(ha, kafka, cfg, log.child({ coordinator: "heartbeat" }), cfg.heartbeat.intervalMs);
+    // Decide every 50 ms (beats still go out every intervalMs), so a dead peer is acted on promptly.
+    super(ha, kafka, cfg, log.child({ coordinator: "heartbeat" }), Math.min(50, cfg.heartbeat.intervalMs));
     this.#cfg = cfg;
     this.#epochs = new EpochStore(`${cfg.dataDir}/epoch-${cfg.pairId}-${ha.node}.json`);
+    this.#listenUntil = performance.now() + cfg.heartbeat.deadIntervalMs;
   }
 
   async start(): Promise<void> {
@@ -61,6 +66,7 @@ export class HeartbeatCoordinator extends BaseCoordinator {
       });
     });
     const stored = await this.#epochs.read();
+    await this.#epochs.write(stored); // fail at start, not at the first election, if dataDir is not writable
     this.#maxSeenEpoch = stored;
     this.ha.observeEpoch(stored);
     this.log.info(
@@ -102,14 +108,26 @@ export class HeartbeatCoordinator extends BaseCoordinator {
   protected async tick(now: number): Promise<void> {
     const { deadIntervalMs } = this.#cfg.heartbeat;
     if (this.stalled(now, deadIntervalMs)) {
-      await this.ha.demote(`this node stalled for over ${deadIntervalMs} ms; a backup may have taken over`);
+      // Beats that arrived meanwhile are still queued: forget peers and hear them afresh.
+      this.#peers.clear();
+      this.#listenUntil = now + deadIntervalMs;
+      if (this.ha.isLive) {
+        await this.ha.demote(`this node stalled for over ${deadIntervalMs} ms; a backup may have taken over`);
+      }
     }
     const self = this.ha.view(this.kafka.up, this.readiness.readyFor(now));
-    this.#send(self);
-    // Listen for one dead interval before deciding anything: a cold start must see its peers first.
-    if (now - this.#startedAt < deadIntervalMs) return;
+    if (now - this.#lastBeatSent >= this.#cfg.heartbeat.intervalMs || self.role !== this.#lastRoleSent) {
+      this.#send(self);
+      this.#lastBeatSent = now;
+      this.#lastRoleSent = self.role;
+    }
     const peers = this.#alive(now);
     const role = this.ha.role();
+    if (role === "backup" || role === "init") {
+      this.ha.liveHint = peers.find((p) => p.role === "live")?.url;
+    }
+    // Listen for one dead interval before deciding anything: a cold start must see its peers first.
+    if (now < this.#listenUntil) return;
     if (role === "init") {
       return this.ha.announceBackup(
         peers.length ? `peers: ${peers.map((p) => `${p.node}(${p.role})`).join(", ")}` : "no peer heard yet",
@@ -132,9 +150,15 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     if (role !== "backup") return;
     const live = peers.find((p) => p.role === "live" || p.role === "activating" || p.role === "draining");
     const pausedLive = [...this.#peers.values()].find((p) => p.beat.paused);
-    this.ha.liveHint = live?.url;
     if (live || pausedLive) return;
     if (!self.kafkaUp || !isBestCandidate(self, peers)) return;
+    // Fenced means another live exists even if we cannot hear it (a cut heartbeat link): do not
+    // fence it back. Wait until a peer is heard again, or for ten dead intervals.
+    const fencedAt = this.ha.fencedAt;
+    if (fencedAt !== undefined && now - fencedAt < 10 * deadIntervalMs) {
+      const heardSince = [...this.#peers.values()].some((p) => p.lastSeen > fencedAt);
+      if (!heardSince) return;
+    }
     const epoch = Math.max(this.#maxSeenEpoch, await this.#epochs.read()) + 1;
     await this.#epochs.write(epoch);
     this.#maxSeenEpoch = epoch;

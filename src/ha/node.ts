@@ -33,6 +33,8 @@ export class HaNode implements NodeIdentity {
   #busy: Promise<unknown> = Promise.resolve();
   #liveUrl?: string;
   #reactivating = false;
+  /** Monotonic time this node was last fenced by a newer live, if ever. */
+  fencedAt?: number;
 
   constructor(
     readonly node: string,
@@ -131,6 +133,7 @@ export class HaNode implements NodeIdentity {
         if (then !== "backup") this.#set(then, reason);
         return;
       }
+      if (then === "fenced") this.fencedAt = performance.now();
       this.#set(then === "fenced" ? "fenced" : "draining", reason);
       await this.actions.drain(reason);
       await this.actions.deactivate();

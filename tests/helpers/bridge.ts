@@ -27,11 +27,12 @@ export class BridgeProcess {
       "--allow-net",
       "--allow-env",
       "--allow-read",
+      "--allow-write",
       "--allow-sys",
       `${root}main.ts`,
       "serve",
       "--port",
-      "0",
+      String(opts.port ?? 0),
     ];
     for (const s of opts.set ?? []) args.push("--set", s);
     this.#child = new Deno.Command(Deno.execPath(), {

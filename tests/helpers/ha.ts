@@ -67,7 +67,9 @@ export class HaCluster {
 
   async start(name: string): Promise<BridgeProcess> {
     const n = this.#node(name);
-    const peers = [...this.nodes.values()].filter((o) => o !== n).map((o) => `127.0.0.1:${this.peerPort(name, o.spec.name, o.hbPort)}`);
+    const peers = [...this.nodes.values()].filter((o) => o !== n).map((o) =>
+      `127.0.0.1:${this.peerPort(name, o.spec.name, o.hbPort)}`
+    );
     n.bridge = await BridgeProcess.start({
       port: n.port,
       brokers: n.spec.brokers ?? brokers(),
@@ -127,7 +129,11 @@ export class HaCluster {
       const r = await this.readyz(name);
       if (r?.role === role && (role !== "live" || r.status === 200)) return performance.now() - start;
       if (performance.now() - start > timeoutMs) {
-        throw new Error(`${name} did not become ${role} within ${timeoutMs} ms (roles: ${JSON.stringify(await this.roles())})`);
+        throw new Error(
+          `${name} did not become ${role} within ${timeoutMs} ms (roles: ${
+            JSON.stringify(await this.roles())
+          })`,
+        );
       }
       await new Promise((r) => setTimeout(r, 10));
     }

@@ -1,0 +1,248 @@
+/**
+ * HA in heartbeat mode, with real bridge processes and the real broker. Every
+ * test counts what reached Kafka with kcat, and prints the times it saw (the
+ * benchmarks, not these tests, judge speed).
+ */
+import assert from "node:assert/strict";
+import { HaCluster } from "./helpers/ha.ts";
+import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
+import { kcatRead } from "./helpers/kcat.ts";
+import { FailoverPublisher } from "./helpers/publisher.ts";
+import { UdpRelay } from "./helpers/udp_relay.ts";
+import { freePort } from "./helpers/ha.ts";
+import { TestClient } from "./helpers/ws_client.ts";
+
+/** Every acked message is in Kafka at its acked position, exactly once. */
+async function assertAckedInKafka(topic: string, pub: FailoverPublisher): Promise<void> {
+  const records = await kcatRead(topic);
+  const byPos = new Map(records.map((r) => [`${r.partition}/${r.offset}`, r.payload]));
+  for (const [id, a] of pub.acked) {
+    assert.equal(byPos.get(`${a.partition}/${a.offset}`), id, `acked ${id} is in Kafka where its ack said`);
+  }
+  const payloads = records.map((r) => r.payload!);
+  const ackedPayloads = payloads.filter((p) => pub.acked.has(p));
+  assert.equal(
+    new Set(ackedPayloads).size,
+    pub.acked.size,
+    "each acked message appears once among acked positions",
+  );
+  console.log(
+    `kcat: ${records.length} records in Kafka, ${pub.acked.size} acked, ${pub.nacks.length} nacks (${
+      [...new Set(pub.nacks.map((n) => n.code))].join(", ") || "none"
+    })`,
+  );
+}
+
+Deno.test("ha heartbeat: failover after kill -9, then failback with break-before-make", async () => {
+  const topic = uniqueTopic("hb-failover");
+  await createTopics([{ name: topic, partitions: 2 }]);
+  const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }]);
+  try {
+    await Promise.all([ha.start("a"), ha.start("b")]);
+    await ha.waitRole("a", "live");
+    await ha.waitRole("b", "backup");
+    // Within a few heartbeats the backup knows the live's URL, and names it.
+    let backup = await ha.readyz("b");
+    for (let i = 0; i < 50 && !backup?.live; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      backup = await ha.readyz("b");
+    }
+    assert.equal(backup?.status, 503, "a backup is not ready");
+    assert.equal(backup?.live, ha.url("a"), "a backup names the live");
+    const refused = await TestClient.connect(ha.url("b"));
+    assert.deepEqual([refused.frames[0].code, refused.frames[0].live], ["NOT_LIVE", ha.url("a")]);
+    const close = await refused.closed;
+    assert.deepEqual([close.code, close.reason], [4001, `live=${ha.url("a")}`]);
+
+    const pub = new FailoverPublisher([ha.url("a"), ha.url("b")], topic);
+    pub.start();
+    await new Promise((r) => setTimeout(r, 1000));
+    const killedAt = performance.now();
+    await ha.stop("a", "SIGKILL");
+    await ha.waitRole("b", "live");
+    const failoverMs = performance.now() - killedAt;
+    console.log(`failover (kill -9 -> backup live): ${failoverMs.toFixed(0)} ms`);
+    await new Promise((r) => setTimeout(r, 1000));
+
+    const restartedAt = performance.now();
+    await ha.start("a");
+    await ha.waitRole("a", "live");
+    const failbackMs = performance.now() - restartedAt;
+    console.log(
+      `failback (restart -> original live serving, incl. 1000 ms hold-down): ${failbackMs.toFixed(0)} ms`,
+    );
+    await ha.waitRole("b", "backup");
+    await new Promise((r) => setTimeout(r, 1000));
+    await pub.stop();
+
+    assert.equal(pub.pending.size, 0, "every message was eventually acked");
+    const perEpoch: Record<number, number> = {};
+    for (const a of pub.acked.values()) perEpoch[a.epoch] = (perEpoch[a.epoch] ?? 0) + 1;
+    console.log(`acks per epoch: ${JSON.stringify(perEpoch)}`);
+    assert.ok(
+      Object.keys(perEpoch).length >= 2,
+      "acks came from the original live and after failover or failback",
+    );
+    await assertAckedInKafka(topic, pub);
+
+    // Break before make: b stepped down before a became live again.
+    const t = ha.transitions();
+    const bDown = t.find((x) => x.node === "b" && x.to === "draining");
+    const aLive = t.filter((x) => x.node === "a" && x.to === "live").pop();
+    assert.ok(
+      bDown && aLive && bDown.time <= aLive.time,
+      `b drained (${bDown?.time}) before a went live (${aLive?.time})`,
+    );
+    assert.match(bDown!.reason, /failback to a/);
+  } finally {
+    await ha.close();
+  }
+});
+
+Deno.test("ha heartbeat: SIGTERM on the live hands over at once", async () => {
+  const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
+    "ha.allowFailback=false",
+  ]);
+  try {
+    await Promise.all([ha.start("a"), ha.start("b")]);
+    await ha.waitRole("a", "live");
+    await ha.waitRole("b", "backup");
+    const stoppedAt = performance.now();
+    const stopping = ha.stop("a", "SIGTERM");
+    await ha.waitRole("b", "live");
+    console.log(
+      `graceful handover (SIGTERM -> backup live): ${(performance.now() - stoppedAt).toFixed(0)} ms`,
+    );
+    assert.equal(await stopping, 0);
+    const promoted = ha.transitions().find((x) => x.node === "b" && x.to === "live");
+    assert.match(promoted!.reason, /a stopped and handed over/);
+  } finally {
+    await ha.close();
+  }
+});
+
+Deno.test("ha heartbeat: a simultaneous cold start ends with exactly one live", async () => {
+  const ha = new HaCluster("heartbeat", [{ name: "a", priority: 100 }, { name: "b", priority: 100 }]);
+  try {
+    await Promise.all([ha.start("a"), ha.start("b")]);
+    await ha.waitRole("a", "live"); // equal priority: the lower node id wins
+    for (let i = 0; i < 20; i++) {
+      assert.deepEqual(await ha.lives(), ["a"], "exactly one live");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await ha.close();
+  }
+});
+
+Deno.test("ha heartbeat: with one live and two backups, exactly one backup is promoted", async () => {
+  const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }, {
+    name: "c",
+    priority: 100,
+  }]);
+  try {
+    await Promise.all([ha.start("a"), ha.start("b"), ha.start("c")]);
+    await ha.waitRole("a", "live");
+    await ha.stop("a", "SIGKILL");
+    await ha.waitRole("b", "live");
+    for (let i = 0; i < 15; i++) {
+      assert.deepEqual(await ha.lives(), ["b"], "one live only");
+      assert.equal((await ha.readyz("c"))?.role, "backup");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await ha.close();
+  }
+});
+
+Deno.test("ha heartbeat: a zombie live (SIGSTOP, then SIGCONT) cannot get a write accepted and steps down", async () => {
+  const topic = uniqueTopic("hb-zombie");
+  await createTopics([{ name: topic, partitions: 1 }]);
+  const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
+    "ha.allowFailback=false",
+  ]);
+  try {
+    await Promise.all([ha.start("a"), ha.start("b")]);
+    await ha.waitRole("a", "live");
+    await ha.waitRole("b", "backup");
+    const a = ha.bridge("a");
+    const client = await a.connect();
+    assert.equal((await client.publish(topic, "before", { id: "before" })).op, "ack");
+
+    a.signal("SIGSTOP");
+    const stoppedAt = performance.now();
+    await ha.waitRole("b", "live");
+    console.log(`failover (SIGSTOP -> backup live): ${(performance.now() - stoppedAt).toFixed(0)} ms`);
+    // Written to the frozen zombie's socket; read when it wakes up.
+    for (let i = 0; i < 5; i++) {
+      client.send({ op: "publish", id: `zombie-${i}`, topic, value: `zombie-${i}` });
+    }
+    a.signal("SIGCONT");
+
+    const answers = await Promise.all(
+      Array.from(
+        { length: 5 },
+        (_, i) => client.waitFor((f) => f.id === `zombie-${i}`, 15_000).catch(() => undefined),
+      ),
+    );
+    for (const f of answers) assert.notEqual(f?.op, "ack", `the zombie acked nothing: ${JSON.stringify(f)}`);
+    await ha.waitRole("a", "backup");
+    assert.deepEqual(await ha.lives(), ["b"]);
+    const inKafka = (await kcatRead(topic)).map((r) => r.payload);
+    assert.deepEqual(
+      inKafka.filter((p) => p!.startsWith("zombie")),
+      [],
+      "no zombie write is visible in Kafka",
+    );
+    assert.ok(inKafka.includes("before"));
+    const stepDown = ha.transitions().find((x) =>
+      x.node === "a" && (x.to === "draining" || x.to === "fenced")
+    );
+    console.log(`zombie stepped down: ${stepDown?.reason}`);
+    await client.close();
+  } finally {
+    await ha.close();
+  }
+});
+
+Deno.test("ha heartbeat: with the heartbeat link cut, Kafka fencing stops the old live's writes", async () => {
+  const topic = uniqueTopic("hb-split");
+  await createTopics([{ name: topic, partitions: 1 }]);
+  // a and b talk through relays that can drop datagrams.
+  const relays = new Map<string, UdpRelay>();
+  const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
+    "ha.allowFailback=false",
+  ], (from, to, toPort) => {
+    const key = `${from}->${to}`;
+    if (!relays.has(key)) relays.set(key, new UdpRelay(freePort(), toPort));
+    return relays.get(key)!.listenPort;
+  });
+  try {
+    // Peer ports are resolved at start; create relays first by asking for them.
+    ha.peerPort("a", "b", ha.hbPort("b"));
+    ha.peerPort("b", "a", ha.hbPort("a"));
+    for (const r of relays.values()) await r.start();
+    await Promise.all([ha.start("a"), ha.start("b")]);
+    await ha.waitRole("a", "live");
+    await ha.waitRole("b", "backup");
+    const client = await ha.bridge("a").connect();
+    assert.equal((await client.publish(topic, "before", { id: "before" })).op, "ack");
+
+    for (const r of relays.values()) r.cutOff = true;
+    await ha.waitRole("b", "live");
+    // a still believes it is live; Kafka must refuse it.
+    const after = await client.publish(topic, "split", { id: "split" });
+    assert.equal(after.op, "nack", JSON.stringify(after));
+    assert.equal(after.code, "NOT_LIVE");
+    await ha.waitRole("a", "backup");
+    for (const r of relays.values()) r.cutOff = false;
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(await ha.lives(), ["b"], "after the link heals, b stays the only live");
+    const inKafka = (await kcatRead(topic)).map((r) => r.payload);
+    assert.ok(!inKafka.includes("split"), "the fenced write never became visible");
+    await client.closed;
+  } finally {
+    await ha.close();
+    for (const r of relays.values()) await r.close();
+  }
+});
