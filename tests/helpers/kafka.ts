@@ -49,7 +49,13 @@ const root = new URL("../../", import.meta.url).pathname;
 
 /** A broker of the test's own, for tests that stop and restart Kafka. */
 export class OwnBroker {
-  constructor(readonly port: number) {}
+  /** proxyPorts: extra listeners advertised at these ports, for TcpProxy instances (see kafka.sh). */
+  constructor(readonly port: number, readonly proxyPorts: number[] = []) {}
+
+  /** Where a client behind proxy i must send its traffic (the listener the proxy forwards to). */
+  proxyTarget(i: number): number {
+    return this.port + 2 + i;
+  }
 
   get address(): string {
     return `127.0.0.1:${this.port}`;
@@ -57,7 +63,13 @@ export class OwnBroker {
 
   async #script(cmd: string): Promise<void> {
     const out = await new Deno.Command("bash", {
-      args: [`${root}scripts/kafka.sh`, cmd, "--port", String(this.port)],
+      args: [
+        `${root}scripts/kafka.sh`,
+        cmd,
+        "--port",
+        String(this.port),
+        ...(this.proxyPorts.length ? ["--proxy-ports", this.proxyPorts.join(",")] : []),
+      ],
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -1,0 +1,148 @@
+/**
+ * The scenarios both HA modes share, run once per mode against real processes:
+ * failover after kill -9, failback, Kafka loss on the live, Kafka loss on both,
+ * and a Kafka restart. Kafka links are cut per node through TCP proxies, as the
+ * walkthrough does with toxiproxy; what reached Kafka is counted with kcat.
+ */
+import assert from "node:assert/strict";
+import { freePort, HaCluster } from "./helpers/ha.ts";
+import { createTopics, OwnBroker, uniqueTopic } from "./helpers/kafka.ts";
+import { kcatRead } from "./helpers/kcat.ts";
+import { FailoverPublisher } from "./helpers/publisher.ts";
+import { TcpProxy } from "./helpers/tcp_proxy.ts";
+
+const MODES = ["file-lock", "heartbeat"] as const;
+const BROKER_PORT = Number(Deno.env.get("HA_KAFKA_PORT") ?? 19492);
+
+async function assertAckedInKafka(topic: string, pub: FailoverPublisher, brokers: string): Promise<void> {
+  const records = await kcatRead(topic, brokers);
+  const byPos = new Map(records.map((r) => [`${r.partition}/${r.offset}`, r.payload]));
+  for (const [id, a] of pub.acked) {
+    assert.equal(byPos.get(`${a.partition}/${a.offset}`), id, `acked ${id} is in Kafka where its ack said`);
+  }
+  console.log(`kcat: ${records.length} records, ${pub.acked.size} acked, ${pub.nacks.length} nacks`);
+}
+
+for (const mode of MODES) {
+  Deno.test(`ha ${mode}: failover after kill -9 and failback, every ack in Kafka`, async () => {
+    const topic = uniqueTopic(`${mode}-fo`);
+    await createTopics([{ name: topic, partitions: 2 }]);
+    const ha = new HaCluster(mode, [{ name: "a", priority: 200 }, { name: "b", priority: 100 }]);
+    try {
+      await ha.start("a");
+      await ha.waitRole("a", "live");
+      await ha.start("b");
+      await ha.waitRole("b", "backup");
+      const pub = new FailoverPublisher([ha.url("a"), ha.url("b")], topic);
+      pub.start();
+      await new Promise((r) => setTimeout(r, 1000));
+      const killedAt = performance.now();
+      await ha.stop("a", "SIGKILL");
+      await ha.waitRole("b", "live");
+      console.log(
+        `${mode} failover (kill -9 -> backup live): ${(performance.now() - killedAt).toFixed(0)} ms`,
+      );
+      await new Promise((r) => setTimeout(r, 1000));
+      const restartedAt = performance.now();
+      await ha.start("a");
+      await ha.waitRole("a", "live");
+      console.log(
+        `${mode} failback (restart -> original live, incl. 1000 ms hold-down): ${
+          (performance.now() - restartedAt).toFixed(0)
+        } ms`,
+      );
+      await ha.waitRole("b", "backup");
+      await new Promise((r) => setTimeout(r, 500));
+      await pub.stop();
+      assert.equal(pub.pending.size, 0);
+      await assertAckedInKafka(topic, pub, Deno.env.get("KAFKA_BROKERS")!);
+      assert.deepEqual(await ha.lives(), ["a"]);
+    } finally {
+      await ha.close();
+    }
+  });
+}
+
+Deno.test("ha: Kafka loss hands over, both losing Kafka moves nobody, a Kafka restart causes no failover", async (t) => {
+  const proxyPorts = [freePort(), freePort()];
+  const broker = new OwnBroker(BROKER_PORT, proxyPorts);
+  await broker.start();
+  const proxies = proxyPorts.map((p, i) => new TcpProxy(p, broker.proxyTarget(i)));
+  for (const p of proxies) p.start();
+  try {
+    for (const mode of MODES) {
+      const topic = uniqueTopic(`kafka-loss-${mode}`);
+      await createTopics([{ name: topic, partitions: 1 }], broker.address);
+      const ha = new HaCluster(mode, [
+        { name: "a", priority: 200, brokers: `127.0.0.1:${proxyPorts[0]}` },
+        { name: "b", priority: 100, brokers: `127.0.0.1:${proxyPorts[1]}` },
+      ]);
+      try {
+        await ha.start("a");
+        await ha.waitRole("a", "live");
+        await ha.start("b");
+        await ha.waitRole("b", "backup");
+
+        await t.step(
+          `${mode}: the live that loses Kafka hands over to the backup that reaches it`,
+          async () => {
+            const pub = new FailoverPublisher([ha.url("a"), ha.url("b")], topic);
+            pub.start();
+            await new Promise((r) => setTimeout(r, 500));
+            const cutAt = performance.now();
+            await proxies[0].cut();
+            try {
+              await ha.waitRole("b", "live");
+            } finally {
+              proxies[0].restore();
+            }
+            console.log(
+              `${mode} Kafka-loss handover (cut -> backup live, 1500 ms loss timeout): ${
+                (performance.now() - cutAt).toFixed(0)
+              } ms`,
+            );
+            const handover = ha.transitions().find((x) => x.node === "a" && x.to === "draining");
+            assert.match(handover!.reason, /Kafka unreachable/);
+            // a reaches Kafka again: failback after the hold-down.
+            await ha.waitRole("a", "live");
+            await ha.waitRole("b", "backup");
+            await pub.stop();
+            assert.equal(pub.pending.size, 0);
+            await assertAckedInKafka(topic, pub, broker.address);
+          },
+        );
+
+        await t.step(`${mode}: when both lose Kafka, nobody moves`, async () => {
+          await Promise.all(proxies.map((p) => p.cut()));
+          try {
+            for (let i = 0; i < 30; i++) {
+              assert.equal((await ha.readyz("a"))?.role, "live");
+              assert.equal((await ha.readyz("b"))?.role, "backup");
+              await new Promise((r) => setTimeout(r, 100));
+            }
+          } finally {
+            for (const p of proxies) p.restore();
+          }
+        });
+
+        await t.step(`${mode}: a Kafka restart causes no failover`, async () => {
+          await broker.stop();
+          await broker.start();
+          for (let i = 0; i < 30; i++) {
+            assert.equal((await ha.readyz("a"))?.role, "live");
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          const moves = ha.transitions().filter((x) =>
+            x.to === "draining" && x.time > new Date(Date.now() - 20_000).toISOString()
+          );
+          assert.equal(moves.filter((m) => !/Kafka unreachable|failback/.test(m.reason)).length, 0);
+        });
+      } finally {
+        await ha.close();
+      }
+    }
+  } finally {
+    for (const p of proxies) await p.cut();
+    await broker.stop();
+  }
+});
