@@ -246,3 +246,49 @@ Deno.test("ha heartbeat: with the heartbeat link cut, Kafka fencing stops the ol
     for (const r of relays.values()) await r.close();
   }
 });
+
+Deno.test("ha heartbeat: after kill -9 of the live, a consumer group continues from its committed offsets", async () => {
+  const topic = uniqueTopic("hb-group");
+  const group = uniqueTopic("g");
+  await createTopics([{ name: topic, partitions: 1 }]);
+  const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
+    "ha.allowFailback=false",
+    "kafka.consumer.sessionTimeoutMs=6000",
+  ]);
+  try {
+    await Promise.all([ha.start("a"), ha.start("b")]);
+    await ha.waitRole("a", "live");
+    const producer = await ha.bridge("a").connect();
+    for (let i = 0; i < 6; i++) {
+      assert.equal((await producer.publish(topic, `v${i}`, { id: `v${i}` })).op, "ack");
+    }
+    const c1 = await ha.bridge("a").connect();
+    const s1 = await c1.subscribe(topic, { mode: "group", group, from: "earliest", credit: 4 });
+    const first = await c1.waitForCount((f) => f.op === "message", 4);
+    assert.equal(
+      (await c1.request({ op: "commit", sub: s1.sub, partition: 0, offset: first[2].offset })).op,
+      "committed",
+    );
+
+    const killedAt = performance.now();
+    await ha.stop("a", "SIGKILL");
+    await ha.waitRole("b", "live");
+    const c2 = await ha.bridge("b").connect();
+    const s2 = await c2.subscribe(topic, { mode: "group", group, from: "earliest", credit: 10 });
+    const resumed = await c2.waitForCount((f) => f.op === "message" && f.sub === s2.sub, 3, 30_000);
+    console.log(
+      `group resumed on the new live ${
+        (performance.now() - killedAt).toFixed(0)
+      } ms after kill -9 (session timeout 6000 ms)`,
+    );
+    assert.deepEqual(
+      resumed.map((m) => m.value),
+      ["v3", "v4", "v5"],
+      "delivery resumes right after the committed v2",
+    );
+    await Promise.all([producer.closed, c1.closed]);
+    await c2.close();
+  } finally {
+    await ha.close();
+  }
+});
