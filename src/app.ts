@@ -15,7 +15,7 @@ import { KafkajsSink } from "./kafka/kafkajs/sink.ts";
 import { KafkajsSource } from "./kafka/kafkajs/source.ts";
 import type { Logger } from "./observability/logger.ts";
 import { BridgeMetrics } from "./observability/metrics.ts";
-import { CloseCode } from "./protocol/mod.ts";
+import { CloseCode, ErrorCode } from "./protocol/mod.ts";
 import { BridgeServer } from "./server/server.ts";
 import type { NodeIdentity } from "./session/session.ts";
 import { TopicPolicy } from "./session/topics.ts";

@@ -62,6 +62,9 @@ Deno.test("ha heartbeat: failover after kill -9, then failback with break-before
     await ha.waitRole("b", "live");
     const failoverMs = performance.now() - killedAt;
     console.log(`failover (kill -9 -> backup live): ${failoverMs.toFixed(0)} ms`);
+    // A group subscriber on b makes its drain slow (leaving a Kafka group takes a while).
+    const subscriber = await ha.bridge("b").connect();
+    await subscriber.subscribe(topic, { mode: "group", group: uniqueTopic("g"), credit: 1000 });
     await new Promise((r) => setTimeout(r, 1000));
 
     const restartedAt = performance.now();
@@ -88,12 +91,14 @@ Deno.test("ha heartbeat: failover after kill -9, then failback with break-before
     // Break before make: b stepped down before a became live again.
     const t = ha.transitions();
     const bDown = t.find((x) => x.node === "b" && x.to === "draining");
+    const bDrained = t.find((x) => x.node === "b" && x.to === "backup" && x.time >= (bDown?.time ?? ""));
     const aLive = t.filter((x) => x.node === "a" && x.to === "live").pop();
     assert.ok(
-      bDown && aLive && bDown.time <= aLive.time,
-      `b drained (${bDown?.time}) before a went live (${aLive?.time})`,
+      bDrained && aLive && bDrained.time <= aLive.time,
+      `b finished draining (${bDrained?.time}) before a went live (${aLive?.time})`,
     );
     assert.match(bDown!.reason, /failback to a/);
+    assert.equal((await subscriber.closed).code, 4001, "b's clients were sent to the live");
   } finally {
     await ha.close();
   }

@@ -42,8 +42,8 @@ export class HeartbeatCoordinator extends BaseCoordinator {
   /** No election before this time: after a start or a stall, peers must be heard afresh first. */
   #listenUntil: number;
   #maxSeenEpoch = 0;
-  #lastBeatSent = -Infinity;
   #lastRoleSent?: string;
+  #beating?: ReturnType<typeof setInterval>;
   #paused = false;
 
   constructor(cfg: Config["ha"], ha: HaNode, kafka: KafkaStatus, log: Logger) {
@@ -69,6 +69,9 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     await this.#epochs.write(stored); // fail at start, not at the first election, if dataDir is not writable
     this.#maxSeenEpoch = stored;
     this.ha.observeEpoch(stored);
+    // Beats go out on their own timer, so they continue while a decision (a drain) is in progress:
+    // a draining live must not look dead, or the backup would activate before it let go.
+    this.#beating = setInterval(() => this.#beat(), this.#cfg.heartbeat.intervalMs);
     this.log.info(
       { listen: this.#cfg.heartbeat.listen, peers: this.#cfg.heartbeat.peers, epoch: stored },
       "heartbeat coordinator started",
@@ -86,6 +89,12 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     this.#peers.set(beat.node, { beat, lastSeen: performance.now() });
     if (beat.epoch > this.#maxSeenEpoch) this.#maxSeenEpoch = beat.epoch;
     this.ha.observeEpoch(beat.epoch);
+  }
+
+  #beat(): void {
+    const view = this.ha.view(this.kafka.up, this.readiness.readyFor(performance.now()));
+    this.#lastRoleSent = view.role;
+    this.#send(view);
   }
 
   #send(view: NodeView): void {
@@ -116,11 +125,7 @@ export class HeartbeatCoordinator extends BaseCoordinator {
       }
     }
     const self = this.ha.view(this.kafka.up, this.readiness.readyFor(now));
-    if (now - this.#lastBeatSent >= this.#cfg.heartbeat.intervalMs || self.role !== this.#lastRoleSent) {
-      this.#send(self);
-      this.#lastBeatSent = now;
-      this.#lastRoleSent = self.role;
-    }
+    if (self.role !== this.#lastRoleSent) this.#beat(); // tell peers of a role change at once
     const peers = this.#alive(now);
     const role = this.ha.role();
     if (role === "backup" || role === "init") {
@@ -174,11 +179,13 @@ export class HeartbeatCoordinator extends BaseCoordinator {
   protected async onShutdown(): Promise<void> {
     const wasLive = this.ha.isLive;
     if (wasLive && !this.opts.failoverOnShutdown) this.#paused = true;
+    // Beats keep going (role "draining") until the drain is over, then say "stopped".
     await this.ha.demote(
       this.#paused ? "shutdown (failover on shutdown is off: backups wait)" : "shutdown",
       "stopped",
     );
     // Tell peers at once, so a backup takes over without waiting for the dead interval.
+    clearInterval(this.#beating);
     const view = this.ha.view(false, 0);
     for (let i = 0; i < 3; i++) {
       this.#send(view);

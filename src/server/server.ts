@@ -167,8 +167,13 @@ export class BridgeServer {
    * finishes commits by `deadline`, then its socket closes with the given code.
    * Used by shutdown, and by HA when this node stops being live.
    */
-  async closeSessions(deadline: number, code: number, reason: string): Promise<void> {
-    await Promise.allSettled([...this.#sessions.values()].map((s) => s.drain(deadline)));
+  async closeSessions(
+    deadline: number,
+    code: number,
+    reason: string,
+    refusal?: { code: ErrorCode; message: string },
+  ): Promise<void> {
+    await Promise.allSettled([...this.#sessions.values()].map((s) => s.drain(deadline, refusal)));
     for (const ws of this.#sessions.keys()) ws.close(code, reason.slice(0, 120));
     // Give close handshakes a moment, then cut what is left.
     const until = Math.min(deadline, performance.now() + 1000);

@@ -81,7 +81,8 @@ export class Session {
   readonly #commits = new Set<Promise<unknown>>();
   /** Nacks for publishes still waiting on Kafka, used when shutdown runs out of time. */
   readonly #unanswered = new Set<() => void>();
-  #draining = false;
+  /** Set while draining: how new work is refused (shutdown, or an HA handover). */
+  #refusal?: { code: ErrorCode; message: string };
   #closed = false;
   readonly #log: Logger;
 
@@ -183,13 +184,7 @@ export class Session {
   #publish(f: PublishFrame): void {
     const { metrics, config } = this.deps;
     metrics.publishes.inc();
-    if (this.#draining) {
-      return this.#nack(
-        f.id,
-        ErrorCode.SHUTTING_DOWN,
-        "the bridge is shutting down; publish to another node",
-      );
-    }
+    if (this.#refusal) return this.#nack(f.id, this.#refusal.code, this.#refusal.message);
     if (this.#inflight >= config.server.maxInflightPublishes) {
       return this.#nack(
         f.id,
@@ -274,9 +269,7 @@ export class Session {
 
   async #subscribe(f: SubscribeFrame): Promise<void> {
     const { config, topics, catalog, source, metrics } = this.deps;
-    if (this.#draining) {
-      return this.#error(ErrorCode.SHUTTING_DOWN, "the bridge is shutting down", f.id, f.sub);
-    }
+    if (this.#refusal) return this.#error(this.#refusal.code, this.#refusal.message, f.id, f.sub);
     if (this.#subs.has(f.sub)) {
       return this.#error(
         ErrorCode.DUPLICATE_SUBSCRIPTION,
@@ -443,8 +436,14 @@ export class Session {
    * Graceful end: refuse new work, let in-flight publishes get their ack or nack
    * (bounded by `deadline`), finish client commits, leave consumer groups cleanly.
    */
-  async drain(deadline: number): Promise<void> {
-    this.#draining = true;
+  async drain(
+    deadline: number,
+    refusal = {
+      code: ErrorCode.SHUTTING_DOWN as ErrorCode,
+      message: "the bridge is shutting down; publish to another node",
+    },
+  ): Promise<void> {
+    this.#refusal = refusal;
     if (this.#inflight > 0) {
       const idle = new Promise<void>((r) => (this.#idle = r));
       let timer: ReturnType<typeof setTimeout> | undefined;

@@ -36,6 +36,8 @@ export class KafkajsSource implements KafkaSource {
       heartbeatInterval: this.config.heartbeatIntervalMs,
       maxBytesPerPartition: this.config.maxBytesPerPartition,
       maxBytes: this.config.maxBytesPerPartition * 4,
+      // A stopping consumer waits for its fetch in flight: keep that short, so drains and handovers are quick.
+      maxWaitTimeInMs: 1000,
       allowAutoTopicCreation: false,
       retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 2000 },
     });
