@@ -113,9 +113,12 @@ Deno.test("ha: Kafka loss hands over, both losing Kafka moves nobody, a Kafka re
         );
 
         await t.step(`${mode}: when both lose Kafka, nobody moves`, async () => {
+          // Clients keep publishing meanwhile: their failures must not move the live either.
+          const pub = new FailoverPublisher([ha.url("a"), ha.url("b")], topic);
+          pub.start();
           await Promise.all(proxies.map((p) => p.cut()));
           try {
-            for (let i = 0; i < 30; i++) {
+            for (let i = 0; i < 40; i++) {
               assert.equal((await ha.readyz("a"))?.role, "live");
               assert.equal((await ha.readyz("b"))?.role, "backup");
               await new Promise((r) => setTimeout(r, 100));
@@ -123,6 +126,18 @@ Deno.test("ha: Kafka loss hands over, both losing Kafka moves nobody, a Kafka re
           } finally {
             for (const p of proxies) p.restore();
           }
+          await pub.stop();
+          assert.equal(pub.pending.size, 0, "once Kafka is back every message is acked");
+          assert.ok(
+            pub.nacks.some((n) => n.code === "KAFKA_UNAVAILABLE"),
+            "publishes were nacked as unavailable meanwhile",
+          );
+          assert.deepEqual(
+            ha.transitions().filter((x) => x.to === "fenced"),
+            [],
+            "a Kafka outage is not mistaken for fencing",
+          );
+          await assertAckedInKafka(topic, pub, broker.address);
         });
 
         await t.step(`${mode}: a Kafka restart causes no failover`, async () => {

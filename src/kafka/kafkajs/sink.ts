@@ -64,19 +64,34 @@ export class KafkajsSink implements KafkaSink {
   #lingerTimer?: ReturnType<typeof setTimeout>;
   #sticky = new Map<string, number>();
   #closed = false;
-  /** In HA mode, only an activated sink may (re)connect: a zombie must never take the id back. */
-  #active: boolean;
+  /**
+   * HA mode: only an activated sink may (re)connect, so a zombie never takes the id back.
+   * standby: not live; lost: a Kafka error while live (the HA node re-activates it);
+   * fenced: Kafka said a newer live holds the id.
+   */
+  #state: "active" | "standby" | "lost" | "fenced";
 
   constructor(kafka: Kafka, catalog: KafkaCatalog, opts: SinkOptions) {
     this.#kafka = kafka;
     this.#catalog = catalog;
     this.#opts = opts;
-    this.#active = opts.transactionalId === undefined;
+    this.#state = opts.transactionalId === undefined ? "active" : "standby";
   }
 
   /** False in HA mode until activated, and again after an error or fencing. */
   get active(): boolean {
-    return this.#active;
+    return this.#state === "active";
+  }
+
+  #refusal(): KafkaFailure {
+    return this.#state === "lost"
+      ? new KafkaFailure("unavailable", "the Kafka producer is reconnecting after an error; retry shortly")
+      : new KafkaFailure(
+        "fenced",
+        this.#state === "fenced"
+          ? "a newer live holds the pair's transactional id"
+          : "this bridge is not the live node",
+      );
   }
 
   get #transactional(): boolean {
@@ -86,7 +101,7 @@ export class KafkajsSink implements KafkaSink {
   async activate(): Promise<void> {
     if (!this.#transactional) return;
     await this.#resetProducer();
-    this.#active = true;
+    this.#state = "active";
     try {
       const producer = await this.#connect();
       // kafkajs sends the transactional InitProducerId only with the first transaction;
@@ -94,22 +109,23 @@ export class KafkajsSink implements KafkaSink {
       const tx = await producer.transaction();
       await tx.abort();
     } catch (e) {
-      this.#active = false;
+      const failure = classify(e);
+      this.#state = failure.kind === "fenced" ? "fenced" : "standby";
       await this.#resetProducer();
-      throw classify(e);
+      throw failure;
     }
   }
 
   async deactivate(): Promise<void> {
     if (!this.#transactional) return;
-    this.#active = false;
+    this.#state = "standby";
     while (this.#inFlight) await this.#inFlight;
     await this.#resetProducer();
   }
 
   send(record: OutgoingRecord): Promise<RecordPosition> {
     if (this.#closed) return Promise.reject(new KafkaFailure("unavailable", "the Kafka sink is closed"));
-    if (!this.#active) return Promise.reject(new KafkaFailure("fenced", "this bridge is not the live node"));
+    if (this.#state !== "active") return Promise.reject(this.#refusal());
     return new Promise((resolve, reject) => {
       const p: Pending = {
         record,
@@ -166,7 +182,7 @@ export class KafkajsSink implements KafkaSink {
   async #connect(): Promise<Producer> {
     if (this.#producer) return this.#producer;
     this.#connecting ??= (async () => {
-      if (!this.#active) throw new KafkaFailure("fenced", "this bridge is not the live node");
+      if (this.#state !== "active") throw this.#refusal();
       const producer = this.#kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
@@ -290,7 +306,9 @@ export class KafkajsSink implements KafkaSink {
     } catch (e) {
       const failure = classify(e);
       // In HA mode any failure deactivates: only the HA node, knowing it is still live, may reconnect.
-      if (this.#transactional) this.#active = false;
+      if (this.#transactional && this.#state === "active") {
+        this.#state = failure.kind === "fenced" ? "fenced" : "lost";
+      }
       this.#opts.onError?.(failure);
       for (const p of placed) this.#settle(p, failure);
       await this.#resetProducer();
