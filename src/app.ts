@@ -80,6 +80,10 @@ export async function runBridge(
             performance.now() + config.server.shutdownTimeoutMs,
             CloseCode.NOT_LIVE,
             live ? `live=${live}` : `stepped down: ${reason}`,
+            {
+              code: ErrorCode.NOT_LIVE,
+              message: `this node is stepping down (${reason}); publish to the live`,
+            },
           );
         },
       },
