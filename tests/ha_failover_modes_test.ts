@@ -57,6 +57,65 @@ for (const mode of MODES) {
       assert.equal(pub.pending.size, 0);
       await assertAckedInKafka(topic, pub, Deno.env.get("KAFKA_BROKERS")!);
       assert.deepEqual(await ha.lives(), ["a"]);
+      // The epoch is in every ack and in the eb-epoch header of the record the ack names.
+      const records = await kcatRead(topic);
+      for (const [id, ack] of pub.acked) {
+        const r = records.find((x) => x.payload === id)!;
+        assert.equal(r.headers["eb-epoch"], String(ack.epoch), `eb-epoch of ${id}`);
+      }
+      const metrics = await (await fetch(`${ha.bridge("a").httpUrl}/metrics`)).text();
+      assert.match(metrics, /edge_bridge_ha_role\{role="live"\} 1/);
+      assert.match(metrics, /edge_bridge_ha_epoch 3/);
+      assert.match(metrics, /edge_bridge_ha_transitions_total\{from="activating",to="live"\} 1/);
+    } finally {
+      await ha.close();
+    }
+  });
+}
+
+for (const mode of MODES) {
+  Deno.test(`ha ${mode}: SIGTERM on the live hands over at once`, async () => {
+    const ha = new HaCluster(mode, [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
+      "ha.allowFailback=false",
+    ]);
+    try {
+      await ha.start("a");
+      await ha.waitRole("a", "live");
+      await ha.start("b");
+      await ha.waitRole("b", "backup");
+      const client = await ha.bridge("a").connect();
+      const stoppedAt = performance.now();
+      const stopping = ha.stop("a", "SIGTERM");
+      await ha.waitRole("b", "live");
+      console.log(
+        `${mode} graceful handover (SIGTERM -> backup live): ${
+          (performance.now() - stoppedAt).toFixed(0)
+        } ms`,
+      );
+      assert.equal(await stopping, 0);
+      assert.equal((await client.closed).code, 4001, "clients are told to go to the live");
+      const promoted = ha.transitions().find((x) => x.node === "b" && x.to === "live");
+      assert.match(
+        promoted!.reason,
+        mode === "heartbeat" ? /a stopped and handed over/ : /previous live a, failing-back/,
+      );
+    } finally {
+      await ha.close();
+    }
+  });
+
+  Deno.test(`ha ${mode}: a simultaneous cold start ends with exactly one live`, async () => {
+    const ha = new HaCluster(mode, [{ name: "a", priority: 100 }, { name: "b", priority: 100 }]);
+    try {
+      await Promise.all([ha.start("a"), ha.start("b")]);
+      const start = performance.now();
+      while ((await ha.lives()).length === 0 && performance.now() - start < 30_000) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await ha.lives()).length, 1, `exactly one live: ${JSON.stringify(await ha.roles())}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
     } finally {
       await ha.close();
     }

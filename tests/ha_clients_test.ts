@@ -1,0 +1,103 @@
+/** The walkthrough's sample clients against a live/backup pair: they fail over and lose nothing acked. */
+import assert from "node:assert/strict";
+import { HaCluster } from "./helpers/ha.ts";
+import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
+import { kcatRead } from "./helpers/kcat.ts";
+
+const main = new URL("../main.ts", import.meta.url).pathname;
+
+function spawnCli(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      "--allow-sys",
+      main,
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const read = (async () => {
+    let buf = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buf += chunk;
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      lines.push(...parts);
+    }
+  })();
+  const stderr = (async () => {
+    for await (const _ of child.stderr) { /* drain */ }
+  })();
+  return {
+    child,
+    lines,
+    done: async () => ({ status: await child.status, _: await Promise.all([read, stderr]) }),
+  };
+}
+
+async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const start = performance.now();
+  while (!pred()) {
+    if (performance.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+Deno.test("clients: produce and consume fail over to the backup, print 'Trying again...', and lose nothing acked", async () => {
+  const topic = uniqueTopic("clients");
+  await createTopics([{ name: topic, partitions: 2 }]);
+  const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
+    "ha.allowFailback=false",
+  ]);
+  try {
+    await Promise.all([ha.start("a"), ha.start("b")]);
+    await ha.waitRole("a", "live");
+    const urls = ["-u", ha.url("a"), "-u", ha.url("b")];
+    const consumer = spawnCli([
+      "consume",
+      ...urls,
+      "-t",
+      topic,
+      "-g",
+      uniqueTopic("g"),
+      "--from",
+      "earliest",
+      "-n",
+      "30",
+    ]);
+    const producer = spawnCli(["produce", ...urls, "-t", topic, "-i", "100", "-n", "30"]);
+    await until(() => producer.lines.filter((l) => l.startsWith("acked")).length >= 5, 20_000, "five acks");
+    await ha.stop("a", "SIGKILL");
+    const prod = await producer.done();
+    assert.equal(prod.status.code, 0, producer.lines.join("\n"));
+    const out = producer.lines;
+    assert.ok(out.some((l) => l.startsWith("Trying again...")), "the producer says it is trying again");
+    assert.ok(out.some((l) => /connected to .* \(node b, epoch 2\)/.test(l)), "and reconnects to the backup");
+    assert.ok(out.some((l) => /^acked hello \d+ -> .* \(epoch 2\)$/.test(l)), "acks come from the new live");
+    const acked = new Set(out.filter((l) => l.startsWith("acked")).map((l) => l.split(" ")[2]));
+    assert.equal(acked.size, 30);
+
+    const inKafka = (await kcatRead(topic)).map((r) => r.payload!);
+    for (const n of acked) assert.ok(inKafka.includes(`hello ${n}`), `acked hello ${n} is in Kafka`);
+
+    const cons = await consumer.done();
+    assert.equal(cons.status.code, 0);
+    const printed = consumer.lines.filter((l) => l.startsWith(`${topic}/`));
+    assert.ok(printed.length >= 30);
+    assert.match(
+      printed[0],
+      new RegExp(`^${topic}/\\d+@\\d+ hello \\d+$`),
+      "each message is printed with its position",
+    );
+    assert.ok(consumer.lines.some((l) => l.startsWith("Trying again...")));
+    console.log(`producer: ${acked.size} acked across the failover; consumer printed ${printed.length}`);
+  } finally {
+    await ha.close();
+  }
+});
