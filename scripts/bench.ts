@@ -110,11 +110,22 @@ await createTopics([{ name: topic, partitions: 3 }]).catch((e) => {
 const bridge = await BridgeProcess.start({ env: { EDGE_BRIDGE_LOG_LEVEL: "info" } });
 const one = [await bridge.connect()];
 const four = [one[0], await bridge.connect(), await bridge.connect(), await bridge.connect()];
+// The same bridge as a (lone) HA live: every produce batch is a Kafka transaction, for fencing.
+const haDir = await Deno.makeTempDir();
+const haBridge = await BridgeProcess.start({
+  env: { EDGE_BRIDGE_LOG_LEVEL: "info" },
+  set: ["ha.mode=file-lock", `ha.fileLock.dir=${haDir}`, `ha.pairId=bench-${Date.now()}`],
+});
+while (!(await (await fetch(`${haBridge.httpUrl}/readyz`)).json()).ready) {
+  await new Promise((r) => setTimeout(r, 50));
+}
+const haFour = await Promise.all([1, 2, 3, 4].map(() => haBridge.connect()));
 const times: Record<string, number[]> = {
   kcat: [],
   kafkajs: [],
   "bridge (1 client)": [],
   "bridge (4 clients)": [],
+  "bridge HA, transactional (4 clients)": [],
 };
 const lat: number[] = [];
 try {
@@ -126,11 +137,14 @@ try {
     times["bridge (1 client)"].push(b1.ms);
     lat.push(...b1.latencies);
     times["bridge (4 clients)"].push((await bridgeRun(topic, four)).ms);
+    times["bridge HA, transactional (4 clients)"].push((await bridgeRun(topic, haFour)).ms);
     console.error(`bench: round ${r}/${ROUNDS} done`);
   }
 } finally {
-  await Promise.all(four.map((c) => c.close()));
+  await Promise.all([...four, ...haFour].map((c) => c.close()));
   await bridge.stop();
+  await haBridge.stop();
+  await Deno.remove(haDir, { recursive: true });
 }
 
 const rate = (name: string) => N / (median(times[name]) / 1000);

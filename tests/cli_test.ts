@@ -1,20 +1,10 @@
 /** The command line: --help everywhere, clear config errors, version. */
 import assert from "node:assert/strict";
-
-const main = new URL("../main.ts", import.meta.url).pathname;
+import { denoRunArgs } from "./helpers/bridge.ts";
 
 async function run(args: string[], env: Record<string, string> = {}) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      "--allow-sys",
-      main,
-      ...args,
-    ],
+    args: [...denoRunArgs(), ...args],
     env,
     stdout: "piped",
     stderr: "piped",

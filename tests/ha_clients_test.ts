@@ -1,23 +1,14 @@
 /** The walkthrough's sample clients against a live/backup pair: they fail over and lose nothing acked. */
 import assert from "node:assert/strict";
+import { denoRunArgs } from "./helpers/bridge.ts";
 import { HaCluster } from "./helpers/ha.ts";
 import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
 import { kcatRead } from "./helpers/kcat.ts";
-
-const main = new URL("../main.ts", import.meta.url).pathname;
+import { until } from "./helpers/wait.ts";
 
 function spawnCli(args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      "--allow-sys",
-      main,
-      ...args,
-    ],
+    args: [...denoRunArgs(), ...args],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -39,14 +30,6 @@ function spawnCli(args: string[]) {
     lines,
     done: async () => ({ status: await child.status, _: await Promise.all([read, stderr]) }),
   };
-}
-
-async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const start = performance.now();
-  while (!pred()) {
-    if (performance.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 Deno.test("clients: produce and consume fail over to the backup, print 'Trying again...', and lose nothing acked", async () => {
@@ -72,7 +55,7 @@ Deno.test("clients: produce and consume fail over to the backup, print 'Trying a
       "30",
     ]);
     const producer = spawnCli(["produce", ...urls, "-t", topic, "-i", "100", "-n", "30"]);
-    await until(() => producer.lines.filter((l) => l.startsWith("acked")).length >= 5, 20_000, "five acks");
+    await until("five acks", () => producer.lines.filter((l) => l.startsWith("acked")).length >= 5, 20_000);
     await ha.stop("a", "SIGKILL");
     const prod = await producer.done();
     assert.equal(prod.status.code, 0, producer.lines.join("\n"));

@@ -8,20 +8,11 @@ import assert from "node:assert/strict";
 import { freePort, HaCluster } from "./helpers/ha.ts";
 import { createTopics, OwnBroker, uniqueTopic } from "./helpers/kafka.ts";
 import { kcatRead } from "./helpers/kcat.ts";
-import { FailoverPublisher } from "./helpers/publisher.ts";
+import { assertAckedInKafka, FailoverPublisher } from "./helpers/publisher.ts";
 import { TcpProxy } from "./helpers/tcp_proxy.ts";
 
 const MODES = ["file-lock", "heartbeat"] as const;
 const BROKER_PORT = Number(Deno.env.get("HA_KAFKA_PORT") ?? 19492);
-
-async function assertAckedInKafka(topic: string, pub: FailoverPublisher, brokers: string): Promise<void> {
-  const records = await kcatRead(topic, brokers);
-  const byPos = new Map(records.map((r) => [`${r.partition}/${r.offset}`, r.payload]));
-  for (const [id, a] of pub.acked) {
-    assert.equal(byPos.get(`${a.partition}/${a.offset}`), id, `acked ${id} is in Kafka where its ack said`);
-  }
-  console.log(`kcat: ${records.length} records, ${pub.acked.size} acked, ${pub.nacks.length} nacks`);
-}
 
 for (const mode of MODES) {
   Deno.test(`ha ${mode}: failover after kill -9 and failback, every ack in Kafka`, async () => {

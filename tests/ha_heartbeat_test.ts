@@ -7,31 +7,10 @@ import assert from "node:assert/strict";
 import { HaCluster } from "./helpers/ha.ts";
 import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
 import { kcatRead } from "./helpers/kcat.ts";
-import { FailoverPublisher } from "./helpers/publisher.ts";
+import { assertAckedInKafka, FailoverPublisher } from "./helpers/publisher.ts";
 import { UdpRelay } from "./helpers/udp_relay.ts";
 import { freePort } from "./helpers/ha.ts";
 import { TestClient } from "./helpers/ws_client.ts";
-
-/** Every acked message is in Kafka at its acked position, exactly once. */
-async function assertAckedInKafka(topic: string, pub: FailoverPublisher): Promise<void> {
-  const records = await kcatRead(topic);
-  const byPos = new Map(records.map((r) => [`${r.partition}/${r.offset}`, r.payload]));
-  for (const [id, a] of pub.acked) {
-    assert.equal(byPos.get(`${a.partition}/${a.offset}`), id, `acked ${id} is in Kafka where its ack said`);
-  }
-  const payloads = records.map((r) => r.payload!);
-  const ackedPayloads = payloads.filter((p) => pub.acked.has(p));
-  assert.equal(
-    new Set(ackedPayloads).size,
-    pub.acked.size,
-    "each acked message appears once among acked positions",
-  );
-  console.log(
-    `kcat: ${records.length} records in Kafka, ${pub.acked.size} acked, ${pub.nacks.length} nacks (${
-      [...new Set(pub.nacks.map((n) => n.code))].join(", ") || "none"
-    })`,
-  );
-}
 
 Deno.test("ha heartbeat: failover after kill -9, then failback with break-before-make", async () => {
   const topic = uniqueTopic("hb-failover");

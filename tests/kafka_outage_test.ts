@@ -8,6 +8,7 @@ import { BridgeProcess } from "./helpers/bridge.ts";
 import { createTopics, OwnBroker, uniqueTopic } from "./helpers/kafka.ts";
 import { kcatRead } from "./helpers/kcat.ts";
 import type { Frame } from "./helpers/ws_client.ts";
+import { until } from "./helpers/wait.ts";
 
 const OUTAGE_PORT = Number(Deno.env.get("OUTAGE_KAFKA_PORT") ?? 19192);
 
@@ -15,19 +16,6 @@ async function readyStatus(url: string): Promise<number> {
   const r = await fetch(`${url}/readyz`);
   await r.body?.cancel();
   return r.status;
-}
-
-async function until(
-  what: string,
-  check: () => Promise<boolean> | boolean,
-  timeoutMs = 60_000,
-): Promise<number> {
-  const start = performance.now();
-  while (!(await check())) {
-    if (performance.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return performance.now() - start;
 }
 
 Deno.test("kafka outage: publishes are nacked retryable, never falsely acked, and service recovers", async () => {

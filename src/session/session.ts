@@ -4,13 +4,7 @@
  * of WebSocket libraries (see Transport) nor of kafkajs (see src/kafka/types.ts).
  */
 import type { Config } from "../config/schema.ts";
-import {
-  type KafkaCatalog,
-  KafkaFailure,
-  type KafkaSink,
-  type KafkaSource,
-  type RecordPosition,
-} from "../kafka/types.ts";
+import type { KafkaCatalog, KafkaSink, KafkaSource, RecordPosition } from "../kafka/types.ts";
 import type { BridgeMetrics } from "../observability/metrics.ts";
 import type { Logger } from "../observability/logger.ts";
 import {
@@ -25,6 +19,7 @@ import {
   type UnsubscribeFrame,
 } from "../protocol/mod.ts";
 import { parseClientFrame, PROTOCOL_VERSION, RETRYABLE } from "../protocol/mod.ts";
+import { asRequestError, RequestError } from "./request_error.ts";
 import { Subscription } from "./subscription.ts";
 import type { TopicPolicy } from "./topics.ts";
 import type { Transport } from "./transport.ts";
@@ -47,27 +42,6 @@ export interface SessionDeps {
   log: Logger;
   /** False while the health probe finds Kafka unreachable: publishes then fail fast instead of timing out. */
   kafkaUp(): boolean;
-}
-
-const FAILURE_CODES: Record<KafkaFailure["kind"], ErrorCode> = {
-  unavailable: ErrorCode.KAFKA_UNAVAILABLE,
-  timeout: ErrorCode.KAFKA_TIMEOUT,
-  rejected: ErrorCode.KAFKA_REJECTED,
-  unknown_topic: ErrorCode.UNKNOWN_TOPIC,
-  bad_partition: ErrorCode.BAD_PARTITION,
-  fenced: ErrorCode.NOT_LIVE,
-};
-
-class RequestError extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
-    super(message);
-  }
-}
-
-function asRequestError(e: unknown): RequestError {
-  if (e instanceof RequestError) return e;
-  if (e instanceof KafkaFailure) return new RequestError(FAILURE_CODES[e.kind], e.message);
-  return new RequestError(ErrorCode.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`);
 }
 
 export class Session {

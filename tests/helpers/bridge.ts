@@ -4,6 +4,19 @@ import { brokers } from "./kafka.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
+/** `deno run` with the permissions the bridge is built with (scripts/compile.sh), on main.ts. */
+export function denoRunArgs(): string[] {
+  return [
+    "run",
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    "--allow-write",
+    "--allow-sys",
+    `${root}main.ts`,
+  ];
+}
+
 export interface BridgeOptions {
   brokers?: string;
   /** `key=value` config settings passed with --set. */
@@ -22,18 +35,7 @@ export class BridgeProcess {
   port = 0;
 
   constructor(opts: BridgeOptions = {}) {
-    const args = [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      "--allow-sys",
-      `${root}main.ts`,
-      "serve",
-      "--port",
-      String(opts.port ?? 0),
-    ];
+    const args = [...denoRunArgs(), "serve", "--port", String(opts.port ?? 0)];
     for (const s of opts.set ?? []) args.push("--set", s);
     this.#child = new Deno.Command(Deno.execPath(), {
       args,

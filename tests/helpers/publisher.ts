@@ -3,6 +3,8 @@
  * other node when refused or dropped and resending what was not acked, like a
  * client that keeps every ack's promise. Records every answer for the checks.
  */
+import assert from "node:assert/strict";
+import { kcatRead } from "./kcat.ts";
 import { TestClient } from "./ws_client.ts";
 
 export class FailoverPublisher {
@@ -75,4 +77,21 @@ export class FailoverPublisher {
     await this.#loop;
     await this.#client?.close();
   }
+}
+
+/** Every acked message is in Kafka (read by kcat) at the position its ack named. */
+export async function assertAckedInKafka(
+  topic: string,
+  pub: FailoverPublisher,
+  brokers?: string,
+): Promise<void> {
+  const records = await kcatRead(topic, brokers);
+  const byPos = new Map(records.map((r) => [`${r.partition}/${r.offset}`, r.payload]));
+  for (const [id, a] of pub.acked) {
+    assert.equal(byPos.get(`${a.partition}/${a.offset}`), id, `acked ${id} is in Kafka where its ack said`);
+  }
+  const codes = [...new Set(pub.nacks.map((n) => n.code))].join(", ") || "none";
+  console.log(
+    `kcat: ${records.length} records in Kafka, ${pub.acked.size} acked, ${pub.nacks.length} nacks (${codes})`,
+  );
 }

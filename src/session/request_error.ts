@@ -1,0 +1,24 @@
+/** How a failed request is answered: Kafka-layer failures mapped onto protocol codes. */
+import { KafkaFailure } from "../kafka/types.ts";
+import { ErrorCode } from "../protocol/mod.ts";
+
+const FAILURE_CODES: Record<KafkaFailure["kind"], ErrorCode> = {
+  unavailable: ErrorCode.KAFKA_UNAVAILABLE,
+  timeout: ErrorCode.KAFKA_TIMEOUT,
+  rejected: ErrorCode.KAFKA_REJECTED,
+  unknown_topic: ErrorCode.UNKNOWN_TOPIC,
+  bad_partition: ErrorCode.BAD_PARTITION,
+  fenced: ErrorCode.NOT_LIVE,
+};
+
+export class RequestError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+export function asRequestError(e: unknown): RequestError {
+  if (e instanceof RequestError) return e;
+  if (e instanceof KafkaFailure) return new RequestError(FAILURE_CODES[e.kind], e.message);
+  return new RequestError(ErrorCode.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`);
+}
