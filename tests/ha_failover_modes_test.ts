@@ -10,6 +10,7 @@ import { createTopics, OwnBroker, uniqueTopic } from "./helpers/kafka.ts";
 import { kcatRead } from "./helpers/kcat.ts";
 import { assertAckedInKafka, FailoverPublisher } from "./helpers/publisher.ts";
 import { TcpProxy } from "./helpers/tcp_proxy.ts";
+import { until } from "./helpers/wait.ts";
 
 const MODES = ["file-lock", "heartbeat"] as const;
 const BROKER_PORT = Number(Deno.env.get("HA_KAFKA_PORT") ?? 19492);
@@ -169,8 +170,7 @@ Deno.test("ha: Kafka loss hands over, both losing Kafka moves nobody, a Kafka re
           await Promise.all(proxies.map((p) => p.cut()));
           try {
             for (let i = 0; i < 40; i++) {
-              assert.equal((await ha.readyz("a"))?.role, "live");
-              assert.equal((await ha.readyz("b"))?.role, "backup");
+              await ha.assertRoles({ a: "live", b: "backup" });
               await new Promise((r) => setTimeout(r, 100));
             }
           } finally {
@@ -198,7 +198,7 @@ Deno.test("ha: Kafka loss hands over, both losing Kafka moves nobody, a Kafka re
           await broker.stop();
           await broker.start();
           for (let i = 0; i < 30; i++) {
-            assert.equal((await ha.readyz("a"))?.role, "live");
+            await ha.assertRoles({ a: "live" });
             await new Promise((r) => setTimeout(r, 100));
           }
           const moves = ha.transitions().filter((x) =>
@@ -210,6 +210,44 @@ Deno.test("ha: Kafka loss hands over, both losing Kafka moves nobody, a Kafka re
         await ha.close();
       }
     }
+
+    await t.step("flapping is damped: handovers beyond ha.maxHandoversPerMinute are held back", async () => {
+      const topic = uniqueTopic("kafka-flap");
+      await createTopics([{ name: topic, partitions: 1 }], broker.address);
+      const ha = new HaCluster("heartbeat", [
+        { name: "a", priority: 200, brokers: `127.0.0.1:${proxyPorts[0]}` },
+        { name: "b", priority: 100, brokers: `127.0.0.1:${proxyPorts[1]}` },
+      ], ["ha.maxHandoversPerMinute=1"]);
+      try {
+        await ha.start("a");
+        await ha.waitRole("a", "live");
+        await ha.start("b");
+        await ha.waitRole("b", "backup");
+        await proxies[0].cut(); // a's handover 1: Kafka loss
+        try {
+          await ha.waitRole("b", "live");
+        } finally {
+          proxies[0].restore();
+        }
+        await ha.waitRole("a", "live"); // failback (b's own handover)
+        await proxies[0].cut(); // a's handover 2 within the minute: held back
+        try {
+          await until(
+            "a to hold back its second handover",
+            () => ha.bridge("a").logs(/handover held back/).length > 0,
+            20_000,
+          );
+          for (let i = 0; i < 20; i++) {
+            assert.deepEqual(await ha.lives(), ["a"], "a stays live");
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        } finally {
+          proxies[0].restore();
+        }
+      } finally {
+        await ha.close();
+      }
+    });
   } finally {
     for (const p of proxies) await p.cut();
     await broker.stop();

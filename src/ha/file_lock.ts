@@ -99,6 +99,8 @@ export class FileLockCoordinator extends BaseCoordinator {
   }
 
   protected async tick(now: number): Promise<void> {
+    // A live that stepped down outside this loop (fenced by Kafka) must not keep the lock.
+    if (this.#lock && !this.ha.isLive && this.ha.role() !== "activating") this.#release();
     const self = await this.#publishSelf(now);
     const others = await this.#readOthers(now);
     const role = this.ha.role();

@@ -32,11 +32,22 @@ export class KafkaHealth {
 
   async check(): Promise<boolean> {
     let up = true;
+    // A probe that hangs counts as down: peers and /readyz must not see a stale "up".
+    const limitMs = Math.max(1000, 2 * this.intervalMs);
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await this.catalog.ping();
+      await Promise.race([
+        this.catalog.ping(),
+        new Promise((
+          _,
+          reject,
+        ) => (timer = setTimeout(() => reject(new Error(`no answer within ${limitMs} ms`)), limitMs))),
+      ]);
     } catch (e) {
       up = false;
       this.#lastError = (e as Error).message;
+    } finally {
+      clearTimeout(timer);
     }
     if (up !== this.#up) {
       this.#up = up;

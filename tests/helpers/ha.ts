@@ -139,6 +139,21 @@ export class HaCluster {
     }
   }
 
+  /** Asserts each named node's role; on a mismatch the error carries the recent HA log lines. */
+  async assertRoles(expected: Record<string, string>): Promise<void> {
+    const roles = await this.roles();
+    for (const [name, role] of Object.entries(expected)) {
+      if (roles[name] !== role) {
+        const recent = this.transitions().slice(-8).map((t) => `${t.time} ${t.node} -> ${t.to}: ${t.reason}`);
+        throw new Error(
+          `expected ${name} to be ${role}, roles are ${JSON.stringify(roles)}; recent transitions:\n${
+            recent.join("\n")
+          }`,
+        );
+      }
+    }
+  }
+
   /** Log lines of HA transitions, from every running node, oldest first. */
   transitions(): { node: string; time: string; to: string; reason: string; msg: string }[] {
     return [...this.nodes.values()].flatMap((n) =>

@@ -10,8 +10,13 @@ export class KafkajsCatalog implements KafkaCatalog {
   #connected?: Promise<void>;
   readonly #cache = new Map<string, { info: TopicInfo | null; at: number }>();
 
+  /** Health probes must answer quickly and honestly: no retries, or a dead link looks alive for seconds. */
+  readonly #probe: Admin;
+  #probeConnected = false;
+
   constructor(kafka: Kafka) {
     this.#admin = kafka.admin();
+    this.#probe = kafka.admin({ retry: { retries: 0 } });
   }
 
   async #ready(): Promise<Admin> {
@@ -64,14 +69,20 @@ export class KafkajsCatalog implements KafkaCatalog {
 
   async ping(): Promise<void> {
     try {
-      const admin = await this.#ready();
-      await admin.describeCluster();
+      if (!this.#probeConnected) {
+        await this.#probe.connect();
+        this.#probeConnected = true;
+      }
+      await this.#probe.describeCluster();
     } catch (e) {
+      this.#probeConnected = false;
+      await this.#probe.disconnect().catch(() => {});
       throw new KafkaFailure("unavailable", (e as Error).message);
     }
   }
 
   async close(): Promise<void> {
+    await this.#probe.disconnect().catch(() => {});
     await this.#admin.disconnect().catch(() => {});
   }
 }
