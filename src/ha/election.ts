@@ -45,7 +45,8 @@ export function losesLiveConflict(self: NodeView, other: NodeView): boolean {
 
 /**
  * Whether the live should hand over to one of the backups, and why. Kafka loss
- * hands over only to a backup that reaches Kafka (if both lost it, nobody moves);
+ * hands over only to a backup that has reached Kafka throughout (if both lost it,
+ * nobody moves, including while they reconnect one after the other);
  * failback only to a higher-priority backup healthy for the hold-down time.
  */
 export function handoverReason(
@@ -55,8 +56,11 @@ export function handoverReason(
   rules: HandoverRules,
 ): { to: string; reason: string } | undefined {
   const healthy = backups.filter((b) => b.role === "backup" && b.kafkaUp);
-  if (!self.kafkaUp && kafkaDownForMs >= rules.kafkaLossTimeoutMs && healthy.length > 0) {
-    const to = healthy.reduce((a, b) => (better(a, b) ? a : b));
+  // The backup must have reached Kafka for the whole loss timeout: after an outage both
+  // nodes saw (a broker restart), the one that happens to reconnect first is no reason to move.
+  const steady = healthy.filter((b) => b.readyForMs >= rules.kafkaLossTimeoutMs);
+  if (!self.kafkaUp && kafkaDownForMs >= rules.kafkaLossTimeoutMs && steady.length > 0) {
+    const to = steady.reduce((a, b) => (better(a, b) ? a : b));
     return {
       to: to.node,
       reason: `Kafka unreachable for ${Math.round(kafkaDownForMs)} ms; ${to.node} reaches Kafka`,

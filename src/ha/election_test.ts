@@ -35,7 +35,12 @@ Deno.test("election: two lives resolve by epoch, then node id", () => {
 Deno.test("election: Kafka loss hands over only to a backup that reaches Kafka", () => {
   const live = view("a", { role: "live", kafkaUp: false });
   assert.equal(handoverReason(live, 1000, [view("b")], rules), undefined, "not before the timeout");
-  assert.equal(handoverReason(live, 4000, [view("b")], rules)?.to, "b");
+  assert.equal(handoverReason(live, 4000, [view("b", { readyForMs: 10_000 })], rules)?.to, "b");
+  assert.equal(
+    handoverReason(live, 4000, [view("b", { readyForMs: 500 })], rules),
+    undefined,
+    "a backup that only just reconnected (a shared outage) is no reason to move",
+  );
   assert.equal(
     handoverReason(live, 4000, [view("b", { kafkaUp: false })], rules),
     undefined,

@@ -110,7 +110,8 @@ export class KafkajsSink implements KafkaSink {
       await tx.abort();
     } catch (e) {
       const failure = classify(e);
-      this.#state = failure.kind === "fenced" ? "fenced" : "standby";
+      // Not "standby": that would read as "not live" to whoever still holds a session.
+      this.#state = failure.kind === "fenced" ? "fenced" : "lost";
       await this.#resetProducer();
       throw failure;
     }
