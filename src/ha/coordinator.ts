@@ -1,5 +1,6 @@
 /** What both coordinators share: the loop, Kafka-health bookkeeping and the zombie guard. */
 import type { Logger } from "../observability/logger.ts";
+import { sleep } from "../util/sleep.ts";
 import { HandoverBudget, type HandoverRules } from "./election.ts";
 import type { HaNode } from "./node.ts";
 
@@ -103,16 +104,4 @@ export abstract class BaseCoordinator implements Coordinator {
   protected maybeReactivate(): Promise<void> {
     return this.kafka.up ? this.ha.reactivate() : Promise.resolve();
   }
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }

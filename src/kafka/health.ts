@@ -4,6 +4,7 @@
  */
 import type { Logger } from "../observability/logger.ts";
 import type { KafkaCatalog } from "./types.ts";
+import { sleep } from "../util/sleep.ts";
 
 export class KafkaHealth {
   #up = false;
@@ -62,15 +63,7 @@ export class KafkaHealth {
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await this.check();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, this.intervalMs);
-        signal.addEventListener("abort", done, { once: true });
-        function done() {
-          clearTimeout(timer);
-          signal.removeEventListener("abort", done);
-          resolve();
-        }
-      });
+      await sleep(this.intervalMs, signal);
     }
   }
 }

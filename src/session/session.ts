@@ -47,13 +47,14 @@ export interface SessionDeps {
 export class Session {
   readonly id = crypto.randomUUID();
   #clientId: string;
-  #inflight = 0;
+  /** Called when the last unanswered publish is answered (drain waits on it). */
   #idle?: () => void;
-  /** Publishes pass their checks one at a time, so each client's order reaches the sink intact. */
-  #admission: Promise<void> = Promise.resolve();
   readonly #subs = new Map<string, Subscription>();
   readonly #commits = new Set<Promise<unknown>>();
-  /** Nacks for publishes still waiting on Kafka, used when shutdown runs out of time. */
+  /**
+   * One entry per publish still waiting on Kafka (its size is the in-flight count);
+   * calling it nacks the publish, which shutdown does when it runs out of time.
+   */
   readonly #unanswered = new Set<() => void>();
   /** Set while draining: how new work is refused (shutdown, or an HA handover). */
   #refusal?: { code: ErrorCode; message: string };
@@ -66,7 +67,7 @@ export class Session {
   }
 
   get inflight(): number {
-    return this.#inflight;
+    return this.#unanswered.size;
   }
 
   /** Greets the client; the first frame on every connection. */
@@ -159,14 +160,13 @@ export class Session {
     const { metrics, config } = this.deps;
     metrics.publishes.inc();
     if (this.#refusal) return this.#nack(f.id, this.#refusal.code, this.#refusal.message);
-    if (this.#inflight >= config.server.maxInflightPublishes) {
+    if (this.#unanswered.size >= config.server.maxInflightPublishes) {
       return this.#nack(
         f.id,
         ErrorCode.TOO_MANY_INFLIGHT,
         `more than ${config.server.maxInflightPublishes} publishes awaiting acks; wait for acks before sending more`,
       );
     }
-    this.#inflight++;
     const started = performance.now();
     let answered = false;
     const answer = (send: () => void) => {
@@ -174,8 +174,7 @@ export class Session {
       answered = true;
       this.#unanswered.delete(abandon);
       send();
-      this.#inflight--;
-      if (this.#inflight === 0) this.#idle?.();
+      if (this.#unanswered.size === 0) this.#idle?.();
     };
     const abandon = () =>
       answer(() =>
@@ -186,11 +185,14 @@ export class Session {
         )
       );
     this.#unanswered.add(abandon);
-    const admitted = this.#admission.then(() => this.#admit(f));
-    // The next publish may pass its checks as soon as this one is queued in the sink.
-    this.#admission = admitted.then(() => {}, () => {});
-    admitted.then(async ({ pending, epoch }) => {
-      const pos = await pending;
+    const epoch = this.deps.identity.epoch();
+    let pending: Promise<RecordPosition>;
+    try {
+      pending = this.#admit(f, epoch);
+    } catch (e) {
+      pending = Promise.reject(e);
+    }
+    pending.then((pos) =>
       answer(() => {
         metrics.acks.inc();
         metrics.publishLatency.observe((performance.now() - started) / 1000);
@@ -202,17 +204,20 @@ export class Session {
           offset: pos.offset,
           epoch,
         });
-      });
-    }).catch((e) => {
+      }), (e) => {
       const err = asRequestError(e);
       if (err.code === ErrorCode.INTERNAL) this.#log.error({ err: e }, "publish failed");
       answer(() => this.#nack(f.id, err.code, err.message));
     });
   }
 
-  /** Checks the publish and queues it in the sink; `pending` settles when Kafka answers. */
-  async #admit(f: PublishFrame): Promise<{ pending: Promise<RecordPosition>; epoch: number }> {
-    const { topics, catalog, sink, identity } = this.deps;
+  /**
+   * Checks the publish and queues it in the sink, synchronously, so each client's
+   * publishes reach the sink in order. The sink checks the topic exists (it needs
+   * its partitions anyway). Settles when Kafka answers.
+   */
+  #admit(f: PublishFrame, epoch: number): Promise<RecordPosition> {
+    const { topics, sink, identity } = this.deps;
     const decision = topics.resolve(f.topic);
     if (!decision.ok) throw new RequestError(decision.code, decision.message);
     if (!this.deps.kafkaUp()) {
@@ -221,11 +226,7 @@ export class Session {
         "Kafka is unreachable from this bridge; retry later",
       );
     }
-    if (!(await catalog.topic(decision.kafkaTopic))) {
-      throw new RequestError(ErrorCode.UNKNOWN_TOPIC, `topic "${f.topic}" does not exist`);
-    }
-    const epoch = identity.epoch();
-    const pending = sink.send({
+    return sink.send({
       topic: decision.kafkaTopic,
       partition: f.partition,
       key: f.key === undefined ? undefined : encodePayload(f.key, f.keyEncoding),
@@ -238,7 +239,6 @@ export class Session {
         "eb-epoch": String(epoch),
       },
     });
-    return { pending, epoch };
   }
 
   async #subscribe(f: SubscribeFrame): Promise<void> {
@@ -418,7 +418,7 @@ export class Session {
     },
   ): Promise<void> {
     this.#refusal = refusal;
-    if (this.#inflight > 0) {
+    if (this.#unanswered.size > 0) {
       const idle = new Promise<void>((r) => (this.#idle = r));
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([

@@ -41,15 +41,23 @@ interface Pending {
 
 const keyPartitioner = Partitioners.DefaultPartitioner();
 
+/** The partitioner only needs the partition ids; built once per partition count, not per record. */
+const metadataByCount = new Map<number, PartitionMetadata[]>();
+function partitionMetadataFor(partitions: number): PartitionMetadata[] {
+  let m = metadataByCount.get(partitions);
+  if (!m) {
+    m = Array.from(
+      { length: partitions },
+      (_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }),
+    );
+    metadataByCount.set(partitions, m);
+  }
+  return m;
+}
+
 /** Java-compatible murmur2 placement for keyed records, as kafkajs' default partitioner does it. */
 function partitionForKey(topic: string, partitions: number, key: Uint8Array): number {
-  const partitionMetadata: PartitionMetadata[] = Array.from({ length: partitions }, (_, i) => ({
-    partitionId: i,
-    leader: 0,
-    partitionErrorCode: 0,
-    replicas: [0],
-    isr: [0],
-  }));
+  const partitionMetadata = partitionMetadataFor(partitions);
   return keyPartitioner({ topic, partitionMetadata, message: { key: Buffer.from(key), value: null } });
 }
 
