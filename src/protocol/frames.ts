@@ -158,7 +158,8 @@ export interface CommittedFrame {
 
 export interface UnsubscribedFrame {
   op: "unsubscribed";
-  id: string;
+  /** The unsubscribe request answered; absent when the bridge ended the subscription itself. */
+  id?: string;
   sub: string;
   reason?: string;
 }

@@ -396,7 +396,7 @@ export class Session {
   async #endSubscription(sub: string, reason: string): Promise<void> {
     await this.#stopSubscription(sub);
     this.#error(ErrorCode.KAFKA_UNAVAILABLE, reason, undefined, sub);
-    this.#send({ op: "unsubscribed", id: "", sub, reason });
+    this.#send({ op: "unsubscribed", sub, reason });
   }
 
   #dropSlowConsumer(sub: string, reason: string): void {
