@@ -14,6 +14,7 @@ import { Kafka, logLevel } from "kafkajs";
 import { BridgeProcess } from "../tests/helpers/bridge.ts";
 import { createTopics } from "../tests/helpers/kafka.ts";
 import type { TestClient } from "../tests/helpers/ws_client.ts";
+import { median, percentile } from "./stats.ts";
 
 process.removeAllListeners("warning"); // kafkajs' harmless negative-timer warning
 
@@ -95,10 +96,6 @@ async function bridgeRun(topic: string, clients: TestClient[]): Promise<{ ms: nu
   return { ms: performance.now() - t0, latencies };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
-
 console.error(`bench: ${N} records of ${SIZE} B, acks=all, ${ROUNDS} interleaved rounds, broker ${brokers}`);
 const topic = `bench-${Date.now().toString(36)}`;
 await createTopics([{ name: topic, partitions: 3 }]).catch((e) => {
@@ -160,9 +157,9 @@ const table = [
   "|---|---|---|---|",
   ...rows,
   "",
-  `Bridge publish-to-ack latency (1 client, window ${WINDOW}): p50 ${pct(lat, 0.5).toFixed(1)} ms, p99 ${
-    pct(lat, 0.99).toFixed(1)
-  } ms.`,
+  `Bridge publish-to-ack latency (1 client, window ${WINDOW}): p50 ${
+    percentile(lat, 0.5).toFixed(1)
+  } ms, p99 ${percentile(lat, 0.99).toFixed(1)} ms.`,
 ].join("\n");
 console.log(table);
 if (opts.out) {

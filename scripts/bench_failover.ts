@@ -8,6 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { HaCluster } from "../tests/helpers/ha.ts";
+import { percentile } from "./stats.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -23,8 +24,6 @@ if (opts.help) {
 const ROUNDS = Number(opts.rounds);
 Deno.env.set("KAFKA_BROKERS", Deno.env.get("KAFKA_BROKERS") ?? "127.0.0.1:19092");
 
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 const rows: string[] = [];
 for (const mode of ["heartbeat", "file-lock"] as const) {
   // Default timings, except the test helpers' short hold-down (no failback here anyway).
@@ -53,7 +52,7 @@ for (const mode of ["heartbeat", "file-lock"] as const) {
     await ha.close();
   }
   rows.push(
-    `| ${mode} | ${ROUNDS} | ${pct(times, 0.5).toFixed(0)} | ${pct(times, 0.99).toFixed(0)} | ${
+    `| ${mode} | ${ROUNDS} | ${percentile(times, 0.5).toFixed(0)} | ${percentile(times, 0.99).toFixed(0)} | ${
       Math.max(...times).toFixed(0)
     } |`,
   );

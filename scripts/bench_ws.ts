@@ -13,6 +13,7 @@ import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 // @ts-types="npm:@types/ws@8.18.1"
 import { WebSocketServer } from "ws";
+import { median, percentile } from "./stats.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -159,17 +160,7 @@ async function drive(url: string, frames: number, clients: number, window: numbe
       ws.close();
     })
   ));
-  return { rate: (per * clients) / (ms / 1000), latencies };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * p))];
+  return { frames: per * clients, rate: (per * clients) / (ms / 1000), latencies };
 }
 
 /** Opens `count` idle connections and returns the server's resident memory growth per connection. */
@@ -215,8 +206,9 @@ async function main(): Promise<void> {
       try {
         await drive(server.url, Math.min(2000, frames), clients, window, size); // warm-up
         const cpu0 = server.cpuSeconds();
-        const { rate, latencies } = await drive(server.url, frames, clients, window, size);
-        const cpuMicros = ((server.cpuSeconds() - cpu0) * 1e6) / frames;
+        const run = await drive(server.url, frames, clients, window, size);
+        const { rate, latencies } = run;
+        const cpuMicros = ((server.cpuSeconds() - cpu0) * 1e6) / run.frames;
         const perConnection = await idleBytesPerConnection(server, idle);
         const sample = results[t];
         sample.rates.push(rate);
