@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { BridgeProcess } from "./helpers/bridge.ts";
 import { createTopics, OwnBroker, uniqueTopic } from "./helpers/kafka.ts";
-import { kcatRead } from "./helpers/kcat.ts";
+import { kcatRead, recordsByPosition } from "./helpers/kcat.ts";
 import type { Frame } from "./helpers/ws_client.ts";
 import { until } from "./helpers/wait.ts";
 
@@ -76,11 +76,11 @@ Deno.test("kafka outage: publishes are nacked retryable, never falsely acked, an
     for (let i = 0; i < 20; i++) assert.equal((await publishOne()).op, "ack");
 
     const records = await kcatRead(topic, broker.address);
-    const byPos = new Map(records.map((r) => [`${r.partition}/${r.offset}`, r.payload]));
+    const recordAt = recordsByPosition(records);
     const acks = c.frames.filter((f) => f.op === "ack");
     assert.ok(acks.length >= 41);
     for (const a of acks) {
-      assert.equal(byPos.get(`${a.partition}/${a.offset}`), a.id, `ack ${a.id} names its record`);
+      assert.equal(recordAt(a.partition, a.offset)?.payload, a.id, `ack ${a.id} names its record`);
     }
     const payloads = records.map((r) => r.payload);
     assert.equal(new Set(payloads).size, payloads.length, "no duplicates");

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { BridgeProcess } from "./helpers/bridge.ts";
 import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
-import { kcatRead } from "./helpers/kcat.ts";
+import { kcatRead, recordsByPosition } from "./helpers/kcat.ts";
 
 Deno.test("publish: every ack is in Kafka exactly once, at the acked position, in per-key order", async () => {
   const topic = uniqueTopic("pub");
@@ -33,9 +33,9 @@ Deno.test("publish: every ack is in Kafka exactly once, at the acked position, i
 
     const records = await kcatRead(topic);
     assert.equal(records.length, 2 * N, "Kafka holds exactly the acked records");
-    const byPos = new Map(records.map((r) => [`${r.partition}/${r.offset}`, r]));
+    const recordAt = recordsByPosition(records);
     for (const a of all) {
-      const r = byPos.get(`${a.partition}/${a.offset}`);
+      const r = recordAt(a.partition, a.offset);
       assert.ok(r, `ack ${a.id} names ${a.partition}/${a.offset}, which Kafka does not hold`);
       const [ci, i] = a.id.slice(1).split("-");
       assert.equal(r.payload, `c${ci} n${i}`);

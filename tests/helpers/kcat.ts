@@ -25,6 +25,15 @@ export async function kcatRead(topic: string, brokerList = brokers()): Promise<K
   });
 }
 
+/** Looks a record up by the partition and offset an ack names (acks carry the offset as a string). */
+export type RecordAt = (partition: number, offset: string | number) => KcatRecord | undefined;
+
+/** Indexes records by position, so each ack can be checked against the record it names. */
+export function recordsByPosition(records: KcatRecord[]): RecordAt {
+  const index = new Map(records.map((r) => [`${r.partition}/${r.offset}`, r]));
+  return (partition, offset) => index.get(`${partition}/${offset}`);
+}
+
 /** Produces keyless text records with kcat, so tests have data that did not come through the bridge. */
 export async function kcatProduce(
   topic: string,

@@ -4,7 +4,7 @@
  * client that keeps every ack's promise. Records every answer for the checks.
  */
 import assert from "node:assert/strict";
-import { kcatRead } from "./kcat.ts";
+import { kcatRead, type RecordAt, recordsByPosition } from "./kcat.ts";
 import { TestClient } from "./ws_client.ts";
 
 export class FailoverPublisher {
@@ -79,19 +79,23 @@ export class FailoverPublisher {
   }
 }
 
-/** Every acked message is in Kafka (read by kcat) at the position its ack named. */
+/**
+ * Every acked message is in Kafka (read by kcat) at the position its ack named.
+ * Returns the lookup by position, for further checks on the acked records.
+ */
 export async function assertAckedInKafka(
   topic: string,
   pub: FailoverPublisher,
   brokers?: string,
-): Promise<void> {
+): Promise<RecordAt> {
   const records = await kcatRead(topic, brokers);
-  const byPos = new Map(records.map((r) => [`${r.partition}/${r.offset}`, r.payload]));
+  const recordAt = recordsByPosition(records);
   for (const [id, a] of pub.acked) {
-    assert.equal(byPos.get(`${a.partition}/${a.offset}`), id, `acked ${id} is in Kafka where its ack said`);
+    assert.equal(recordAt(a.partition, a.offset)?.payload, id, `acked ${id} is in Kafka where its ack said`);
   }
   const codes = [...new Set(pub.nacks.map((n) => n.code))].join(", ") || "none";
   console.log(
     `kcat: ${records.length} records in Kafka, ${pub.acked.size} acked, ${pub.nacks.length} nacks (${codes})`,
   );
+  return recordAt;
 }
