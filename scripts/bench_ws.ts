@@ -13,6 +13,7 @@ import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 // @ts-types="npm:@types/ws@8.18.1"
 import { WebSocketServer } from "ws";
+import { freePort } from "../tests/helpers/ha.ts";
 import { median, percentile } from "./stats.ts";
 
 const { values: opts } = parseArgs({
@@ -87,9 +88,7 @@ interface Server {
 }
 
 async function startServer(transport: Transport): Promise<Server> {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
+  const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", import.meta.filename!, "--serve", transport, "--port", String(port)],
     stdout: "piped",
@@ -120,18 +119,29 @@ async function startServer(transport: Transport): Promise<Server> {
   };
 }
 
+function openSockets(url: string, count: number): Promise<WebSocket[]> {
+  return Promise.all(Array.from({ length: count }, () =>
+    new Promise<WebSocket>((ok, fail) => {
+      const ws = new WebSocket(url);
+      ws.onopen = () => ok(ws);
+      ws.onerror = () => fail(new Error(`cannot connect to ${url}`));
+    })));
+}
+
+async function closeSockets(sockets: WebSocket[]): Promise<void> {
+  await Promise.all(sockets.map((ws) =>
+    new Promise<void>((closed) => {
+      ws.onclose = () => closed();
+      ws.close();
+    })
+  ));
+}
+
 async function drive(url: string, frames: number, clients: number, window: number, size: number) {
   const value = "x".repeat(size);
   const per = Math.ceil(frames / clients);
   const latencies: number[] = [];
-  const sockets = await Promise.all(
-    Array.from({ length: clients }, () =>
-      new Promise<WebSocket>((ok, fail) => {
-        const ws = new WebSocket(url);
-        ws.onopen = () => ok(ws);
-        ws.onerror = () => fail(new Error(`cannot connect to ${url}`));
-      })),
-  );
+  const sockets = await openSockets(url, clients);
   const t0 = performance.now();
   await Promise.all(sockets.map((ws, ci) =>
     new Promise<void>((done) => {
@@ -154,32 +164,17 @@ async function drive(url: string, frames: number, clients: number, window: numbe
     })
   ));
   const ms = performance.now() - t0;
-  await Promise.all(sockets.map((ws) =>
-    new Promise<void>((closed) => {
-      ws.onclose = () => closed();
-      ws.close();
-    })
-  ));
+  await closeSockets(sockets);
   return { frames: per * clients, rate: (per * clients) / (ms / 1000), latencies };
 }
 
 /** Opens `count` idle connections and returns the server's resident memory growth per connection. */
 async function idleBytesPerConnection(server: Server, count: number): Promise<number> {
   const before = server.rssBytes();
-  const sockets = await Promise.all(Array.from({ length: count }, () =>
-    new Promise<WebSocket>((ok, fail) => {
-      const ws = new WebSocket(server.url);
-      ws.onopen = () => ok(ws);
-      ws.onerror = () => fail(new Error(`cannot connect to ${server.url}`));
-    })));
+  const sockets = await openSockets(server.url, count);
   await new Promise((r) => setTimeout(r, 500));
   const after = server.rssBytes();
-  await Promise.all(sockets.map((ws) =>
-    new Promise<void>((closed) => {
-      ws.onclose = () => closed();
-      ws.close();
-    })
-  ));
+  await closeSockets(sockets);
   return (after - before) / count;
 }
 
@@ -206,9 +201,8 @@ async function main(): Promise<void> {
       try {
         await drive(server.url, Math.min(2000, frames), clients, window, size); // warm-up
         const cpu0 = server.cpuSeconds();
-        const run = await drive(server.url, frames, clients, window, size);
-        const { rate, latencies } = run;
-        const cpuMicros = ((server.cpuSeconds() - cpu0) * 1e6) / run.frames;
+        const { frames: sent, rate, latencies } = await drive(server.url, frames, clients, window, size);
+        const cpuMicros = ((server.cpuSeconds() - cpu0) * 1e6) / sent;
         const perConnection = await idleBytesPerConnection(server, idle);
         const sample = results[t];
         sample.rates.push(rate);
