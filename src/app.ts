@@ -11,7 +11,8 @@ import { HaNode } from "./ha/node.ts";
 import { KafkaHealth } from "./kafka/health.ts";
 import { KafkajsCatalog } from "./kafka/kafkajs/catalog.ts";
 import { createKafka } from "./kafka/kafkajs/client.ts";
-import { KafkajsSink } from "./kafka/kafkajs/sink.ts";
+import { partitionForKey } from "./kafka/kafkajs/partitioner.ts";
+import { KafkajsProducerLane } from "./kafka/kafkajs/producer_lane.ts";
 import { KafkajsSource } from "./kafka/kafkajs/source.ts";
 import type { Logger } from "./observability/logger.ts";
 import { BridgeMetrics } from "./observability/metrics.ts";
@@ -19,6 +20,7 @@ import { CloseCode, ErrorCode } from "./protocol/mod.ts";
 import { BridgeServer } from "./server/server.ts";
 import type { NodeIdentity } from "./session/session.ts";
 import { TopicPolicy } from "./session/topics.ts";
+import { BatchingSink } from "./sink/sink.ts";
 
 export interface RunningInfo {
   url: string;
@@ -39,24 +41,36 @@ export async function runBridge(
 ): Promise<void> {
   const metrics = new BridgeMetrics();
   const kafka = createKafka(config.kafka, log);
-  const catalog = new KafkajsCatalog(kafka);
+  const k = config.kafka;
+  const catalog = new KafkajsCatalog(kafka, {
+    maxTopics: k.topicCache.maxTopics,
+    topicTtlMs: k.topicCache.ttlMs,
+    unknownTopicTtlMs: k.topicCache.unknownTtlMs,
+    defaultMaxMessageBytes: k.defaultMaxMessageBytes,
+  });
   const health = new KafkaHealth(catalog, config.kafka.healthCheckIntervalMs, config.kafka.brokers, log);
   health.onChange((up) => metrics.kafkaUp.set(up ? 1 : 0));
   const haEnabled = config.ha.mode !== "none";
   let ha: HaNode | undefined;
-  const sink = new KafkajsSink(kafka, catalog, {
-    transactionalId: haEnabled ? `edge-bridge-ha.${config.ha.pairId}` : undefined,
-    lingerMs: config.kafka.lingerMs,
-    maxBatchMessages: config.kafka.maxBatchMessages,
-    publishTimeoutMs: config.kafka.publishTimeoutMs,
-    requestTimeoutMs: config.kafka.requestTimeoutMs,
+  const transactionalId = haEnabled ? `edge-bridge-ha.${config.ha.pairId}` : undefined;
+  const lanes = Array.from(
+    { length: haEnabled ? 1 : k.producers },
+    () => new KafkajsProducerLane(kafka, { transactionalId, requestTimeoutMs: k.requestTimeoutMs }),
+  );
+  const sink = new BatchingSink({
+    transactional: haEnabled,
+    lingerMs: k.lingerMs,
+    maxBatchMessages: k.maxBatchMessages,
+    maxBatchBytes: k.maxBatchBytes,
+    maxRequestBytes: k.maxRequestBytes,
+    publishTimeoutMs: k.publishTimeoutMs,
     onError: (e) => {
       metrics.kafkaErrors.inc({ operation: "produce" });
       log.warn({ kind: e.kind, error: e.message }, "Kafka produce failed");
       if (e.kind === "fenced" && ha?.isLive) void ha.demote(e.message, "fenced");
       else void health.check();
     },
-  });
+  }, { lanes, catalog, partitionForKey });
   const source = new KafkajsSource(kafka, config.kafka.consumer, log);
   const topics = new TopicPolicy(config.topics);
 

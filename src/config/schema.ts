@@ -40,9 +40,29 @@ export const configSchema = z.object({
     requestTimeoutMs: ms(10_000),
     /** A publish not confirmed by Kafka within this time is nacked KAFKA_TIMEOUT. */
     publishTimeoutMs: ms(15_000, 100),
-    /** How long the sink waits to fill a batch once it has one publish. */
-    lingerMs: z.number().int().min(0).max(1000).default(2),
-    maxBatchMessages: z.number().int().min(1).max(100_000).default(1000),
+    /** How long an idle producer waits to fill a batch once it has one publish (0: send at once). */
+    lingerMs: z.number().int().min(0).max(1000).default(0),
+    /** Records per partition batch at most. */
+    maxBatchMessages: z.number().int().min(1).max(100_000).default(5000),
+    /** Bytes per partition batch at most; a topic's max.message.bytes lowers it further. */
+    maxBatchBytes: z.number().int().min(1024).max(64 * MiB).default(1 * MiB),
+    /** Bytes per produce request at most, over all its partitions' batches. */
+    maxRequestBytes: z.number().int().min(1024).max(100 * MiB).default(8 * MiB),
+    /**
+     * Producers the sink writes through, each with one request in flight; a partition
+     * always uses the same one. HA mode uses one (the pair shares one transactional id).
+     */
+    producers: z.number().int().min(1).max(32).default(4),
+    /** max.message.bytes to assume for a topic whose config Kafka will not describe. */
+    defaultMaxMessageBytes: z.number().int().min(1024).max(1024 * MiB).default(1_048_588),
+    topicCache: z.object({
+      /** Topics remembered at most; the least recently used go first. */
+      maxTopics: z.number().int().min(1).max(1_000_000).default(10_000),
+      /** How long a topic's partitions and limits are trusted before they are read again. */
+      ttlMs: ms(30_000, 100),
+      /** How long "no such topic" is trusted, so that a topic created later is found soon. */
+      unknownTtlMs: ms(2_000, 0),
+    }).strict().default({}),
     healthCheckIntervalMs: ms(2_000, 100),
     consumer: z.object({
       sessionTimeoutMs: ms(10_000, 3_000, 300_000),

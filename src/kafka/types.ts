@@ -34,14 +34,47 @@ export interface KafkaSink {
   close(): Promise<void>;
 }
 
+/** One partition's records of a produce request, in order: record i lands at baseOffset + i. */
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  records: OutgoingRecord[];
+}
+
+/**
+ * One Kafka producer (idempotent; transactional in HA mode) as the sink drives it:
+ * whole requests, one at a time. The sink keeps several lanes to have several
+ * requests in flight, and sends a partition through one lane only, which keeps
+ * each partition's order.
+ */
+export interface ProducerLane {
+  /**
+   * Writes every batch (in one transaction in HA mode) and resolves with each batch's
+   * base offset, in the order given. Throws a KafkaFailure whose kind is "timeout"
+   * whenever the request may have been written, and any other kind only when
+   * Kafka certainly did not write it.
+   */
+  produce(batches: PartitionBatch[]): Promise<string[]>;
+  /** HA: take over the transactional id, fencing older holders, before serving. */
+  activate(): Promise<void>;
+  /** Drops the producer; the next produce() connects with a fresh producer id. */
+  reset(): Promise<void>;
+}
+
 export interface TopicInfo {
   name: string;
   partitions: number;
+  /** The largest record batch Kafka accepts for the topic (its max.message.bytes). */
+  maxMessageBytes: number;
 }
 
 export interface KafkaCatalog {
-  /** Partition count of a topic, or null when Kafka does not know it. Cached briefly. */
+  /** Partition count and limits of a topic, or null when Kafka does not know it. Cached. */
   topic(name: string): Promise<TopicInfo | null>;
+  /** What topic() has cached, without waiting: undefined when it would have to ask Kafka. */
+  cachedTopic(name: string): TopicInfo | null | undefined;
+  /** Forgets the cached answer, after Kafka disagreed with it. */
+  forgetTopic(name: string): void;
   offsetsForTimestamp(topic: string, timestamp: number): Promise<Record<string, string>>;
   /** The next offset to be written, per partition (the high watermark). */
   endOffsets(topic: string): Promise<Record<string, string>>;
@@ -96,7 +129,19 @@ export interface KafkaSource {
 /** Errors the Kafka layer raises, classified for the protocol. */
 export class KafkaFailure extends Error {
   constructor(
-    readonly kind: "unavailable" | "timeout" | "rejected" | "unknown_topic" | "bad_partition" | "fenced",
+    /**
+     * timeout: may have been written. too_large and invalid_record: Kafka refused a
+     * batch because of what is in it. Every other kind: certainly not written.
+     */
+    readonly kind:
+      | "unavailable"
+      | "timeout"
+      | "rejected"
+      | "too_large"
+      | "invalid_record"
+      | "unknown_topic"
+      | "bad_partition"
+      | "fenced",
     message: string,
   ) {
     super(message);

@@ -6,6 +6,8 @@ const FAILURE_CODES: Record<KafkaFailure["kind"], ErrorCode> = {
   unavailable: ErrorCode.KAFKA_UNAVAILABLE,
   timeout: ErrorCode.KAFKA_TIMEOUT,
   rejected: ErrorCode.KAFKA_REJECTED,
+  too_large: ErrorCode.RECORD_TOO_LARGE,
+  invalid_record: ErrorCode.KAFKA_REJECTED,
   unknown_topic: ErrorCode.UNKNOWN_TOPIC,
   bad_partition: ErrorCode.BAD_PARTITION,
   fenced: ErrorCode.NOT_LIVE,

@@ -1,22 +1,37 @@
-/** Topic metadata (cached) and cluster reachability, through the kafkajs admin client. */
-import type { Admin, Kafka } from "kafkajs";
+/** Topic metadata and limits (cached), and cluster reachability, through the kafkajs admin client. */
+import { type Admin, ConfigResourceTypes, type Kafka } from "kafkajs";
+import { TopicCache } from "../topic_cache.ts";
 import { type KafkaCatalog, KafkaFailure, type TopicInfo } from "../types.ts";
 import { classify } from "./errors.ts";
 
-const TTL_MS = 30_000;
+export interface CatalogOptions {
+  /** Topics remembered at most (least recently used go first). */
+  maxTopics: number;
+  /** How long a found topic's partitions and limits are trusted. */
+  topicTtlMs: number;
+  /** How long "no such topic" is trusted: short, so that a topic created later is found. */
+  unknownTopicTtlMs: number;
+  /** max.message.bytes to assume when Kafka will not describe a topic's config (e.g. no DescribeConfigs ACL). */
+  defaultMaxMessageBytes: number;
+}
 
 export class KafkajsCatalog implements KafkaCatalog {
   readonly #admin: Admin;
   #connected?: Promise<void>;
-  readonly #cache = new Map<string, { info: TopicInfo | null; at: number }>();
+  readonly #cache: TopicCache<TopicInfo>;
 
   /** Health probes must answer quickly and honestly: no retries, or a dead link looks alive for seconds. */
   readonly #probe: Admin;
   #probeConnected = false;
 
-  constructor(kafka: Kafka) {
+  constructor(kafka: Kafka, readonly opts: CatalogOptions) {
     this.#admin = kafka.admin();
     this.#probe = kafka.admin({ retry: { retries: 0 } });
+    this.#cache = new TopicCache((name) => this.#lookUp(name), {
+      maxEntries: opts.maxTopics,
+      ttlMs: opts.topicTtlMs,
+      negativeTtlMs: opts.unknownTopicTtlMs,
+    });
   }
 
   async #ready(): Promise<Admin> {
@@ -28,23 +43,49 @@ export class KafkajsCatalog implements KafkaCatalog {
     return this.#admin;
   }
 
-  async topic(name: string): Promise<TopicInfo | null> {
-    const hit = this.#cache.get(name);
-    // Unknown topics are re-checked sooner, so that a topic created later is found.
-    if (hit && performance.now() - hit.at < (hit.info ? TTL_MS : 2_000)) return hit.info;
-    let info: TopicInfo | null;
+  topic(name: string): Promise<TopicInfo | null> {
+    return this.#cache.get(name);
+  }
+
+  cachedTopic(name: string): TopicInfo | null | undefined {
+    return this.#cache.peek(name);
+  }
+
+  forgetTopic(name: string): void {
+    this.#cache.invalidate(name);
+  }
+
+  async #lookUp(name: string): Promise<TopicInfo | null> {
+    let partitions: number;
     try {
       const admin = await this.#ready();
       const meta = await admin.fetchTopicMetadata({ topics: [name] });
-      const t = meta.topics.find((x) => x.name === name);
-      info = t && t.partitions.length > 0 ? { name, partitions: t.partitions.length } : null;
+      partitions = meta.topics.find((x) => x.name === name)?.partitions.length ?? 0;
     } catch (e) {
       const f = classify(e);
       if (f.kind !== "unknown_topic") throw f;
-      info = null;
+      return null;
     }
-    this.#cache.set(name, { info, at: performance.now() });
-    return info;
+    if (partitions === 0) return null;
+    return { name, partitions, maxMessageBytes: await this.#maxMessageBytes(name) };
+  }
+
+  /** The topic's max.message.bytes (its own, or the broker's default that it inherits). */
+  async #maxMessageBytes(name: string): Promise<number> {
+    try {
+      const admin = await this.#ready();
+      const res = await admin.describeConfigs({
+        resources: [{ type: ConfigResourceTypes.TOPIC, name, configNames: ["max.message.bytes"] }],
+        includeSynonyms: false,
+      });
+      const value = Number(
+        res.resources[0]?.configEntries.find((c) => c.configName === "max.message.bytes")?.configValue,
+      );
+      if (Number.isSafeInteger(value) && value > 0) return value;
+    } catch {
+      // Not allowed to describe, or an old broker: the configured default stands in.
+    }
+    return this.opts.defaultMaxMessageBytes;
   }
 
   async offsetsForTimestamp(topic: string, timestamp: number): Promise<Record<string, string>> {

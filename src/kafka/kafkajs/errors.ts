@@ -1,16 +1,13 @@
-/** Maps kafkajs errors onto the protocol's small set of outcomes. */
+/**
+ * Maps kafkajs errors onto the protocol's outcomes, and above all onto the one
+ * question a client needs answered: was the record written?
+ *
+ * kafkajs wraps errors (a retry that gave up wraps the last attempt's error in
+ * `cause`), so the whole chain is read. A Kafka error code answered by the broker
+ * is authoritative; anything else that happens after a request may have left
+ * (a timeout, a dropped connection) leaves the outcome unknown.
+ */
 import { KafkaFailure } from "../types.ts";
-
-const UNAVAILABLE_NAMES = new Set([
-  "KafkaJSConnectionError",
-  "KafkaJSConnectionClosedError",
-  "KafkaJSNumberOfRetriesExceeded",
-  "KafkaJSBrokerNotFound",
-  "KafkaJSRequestTimeoutError",
-  "KafkaJSLockTimeout",
-  "KafkaJSMetadataNotLoaded",
-  "KafkaJSNonRetriableError",
-]);
 
 /** Kafka's answers to a producer whose transactional id was taken over by a newer one. */
 const FENCED_TYPES = new Set([
@@ -20,31 +17,66 @@ const FENCED_TYPES = new Set([
   "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
 ]);
 
-export function classify(e: unknown): KafkaFailure {
+/** The batch is refused for what is in it: split it to find the record at fault. */
+const CONTENT_TYPES: Record<string, "too_large" | "invalid_record"> = {
+  MESSAGE_TOO_LARGE: "too_large",
+  RECORD_LIST_TOO_LARGE: "too_large",
+  INVALID_RECORD: "invalid_record",
+  CORRUPT_MESSAGE: "invalid_record",
+};
+
+/** Refusals that no retry of the same record can change. */
+const REJECTED_TYPES = new Set([
+  "TOPIC_AUTHORIZATION_FAILED",
+  "CLUSTER_AUTHORIZATION_FAILED",
+  "INVALID_TOPIC_EXCEPTION",
+  "POLICY_VIOLATION",
+  "INVALID_REQUIRED_ACKS",
+]);
+
+interface ErrorLike {
+  name?: string;
+  type?: string;
+  message?: string;
+  cause?: unknown;
+  originalError?: unknown;
+}
+
+/** The error and what it wraps, outermost first. */
+function chain(e: unknown): ErrorLike[] {
+  const out: ErrorLike[] = [];
+  let cur = e as ErrorLike | undefined;
+  while (cur && typeof cur === "object" && out.length < 8 && !out.includes(cur)) {
+    out.push(cur);
+    cur = (cur.cause ?? cur.originalError) as ErrorLike | undefined;
+  }
+  return out;
+}
+
+export interface ClassifyOptions {
+  /** The request may have reached Kafka: an error without a Kafka answer then means "may be written". */
+  sent?: boolean;
+}
+
+export function classify(e: unknown, opts: ClassifyOptions = {}): KafkaFailure {
   if (e instanceof KafkaFailure) return e;
-  const err = e as {
-    name?: string;
-    type?: string;
-    message?: string;
-    retriable?: boolean;
-    originalError?: unknown;
-  };
-  const cause = err.originalError ? (err.originalError as { type?: string; name?: string }) : undefined;
-  const type = err.type ?? cause?.type;
-  if (type !== undefined && FENCED_TYPES.has(type)) {
-    return new KafkaFailure("fenced", `a newer live holds the pair's transactional id (${type})`);
+  const errors = chain(e);
+  const message = errors[0]?.message ?? String(e);
+  const type = errors.find((x) => typeof x.type === "string")?.type;
+  if (type !== undefined) {
+    if (FENCED_TYPES.has(type)) {
+      return new KafkaFailure("fenced", `a newer live holds the pair's transactional id (${type})`);
+    }
+    if (type === "UNKNOWN_TOPIC_OR_PARTITION") return new KafkaFailure("unknown_topic", message);
+    const content = CONTENT_TYPES[type];
+    if (content) return new KafkaFailure(content, `Kafka refused the batch: ${type}`);
+    if (REJECTED_TYPES.has(type)) return new KafkaFailure("rejected", `Kafka refused the record: ${type}`);
   }
-  if (type === "UNKNOWN_TOPIC_OR_PARTITION") {
-    return new KafkaFailure("unknown_topic", err.message ?? "unknown topic");
+  if (opts.sent) {
+    return new KafkaFailure(
+      "timeout",
+      `Kafka did not confirm the write (${message}); the record may or may not be written`,
+    );
   }
-  if (
-    type === "MESSAGE_TOO_LARGE" || type === "RECORD_LIST_TOO_LARGE" || type === "INVALID_RECORD" ||
-    type === "TOPIC_AUTHORIZATION_FAILED" || type === "INVALID_TOPIC_EXCEPTION" || type === "CORRUPT_MESSAGE"
-  ) {
-    return new KafkaFailure("rejected", `Kafka rejected the record: ${type}`);
-  }
-  if (UNAVAILABLE_NAMES.has(err.name ?? "") || err.retriable || cause) {
-    return new KafkaFailure("unavailable", `Kafka is unavailable: ${err.message ?? String(e)}`);
-  }
-  return new KafkaFailure("unavailable", `Kafka error: ${err.message ?? String(e)}`);
+  return new KafkaFailure("unavailable", `Kafka is unavailable: ${message}`);
 }

@@ -1,0 +1,147 @@
+/**
+ * One kafkajs producer as a lane of the sink (src/sink/sink.ts): idempotent,
+ * acks=all, and in HA mode transactional under the pair's shared id.
+ *
+ * Why lanes: kafkajs' idempotent producer holds a lock per broker for the whole
+ * produce round trip, so one producer has at most one request in flight per broker.
+ * The sink runs several lanes for several requests in flight, and keeps each
+ * partition on one lane, so per-partition order and sequence numbers stay intact.
+ */
+import { Buffer } from "node:buffer";
+import { type Kafka, type Message, Partitioners, type Producer, type Transaction } from "kafkajs";
+import { KafkaFailure, type PartitionBatch, type ProducerLane } from "../types.ts";
+import { classify } from "./errors.ts";
+
+export interface LaneOptions {
+  /** HA: every request is a transaction under this id. Unset: a plain idempotent producer. */
+  transactionalId?: string;
+  requestTimeoutMs: number;
+}
+
+/** A view of the bytes, not a copy (Buffer.from(uint8array) copies). */
+function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+export class KafkajsProducerLane implements ProducerLane {
+  #producer?: Producer;
+  #connecting?: Promise<Producer>;
+  /** HA: a transactional producer connects only through activate(), never by itself. */
+  #mayConnect: boolean;
+
+  constructor(readonly kafka: Kafka, readonly opts: LaneOptions) {
+    this.#mayConnect = opts.transactionalId === undefined;
+  }
+
+  get #transactional(): boolean {
+    return this.opts.transactionalId !== undefined;
+  }
+
+  async activate(): Promise<void> {
+    if (!this.#transactional) return;
+    this.#mayConnect = true;
+    try {
+      const producer = await this.#connect();
+      // kafkajs sends the transactional InitProducerId only with the first transaction;
+      // an empty one now bumps the producer epoch and fences the previous live at once.
+      const tx = await producer.transaction();
+      await tx.abort();
+    } catch (e) {
+      await this.reset();
+      throw classify(e);
+    }
+  }
+
+  async reset(): Promise<void> {
+    if (this.#transactional) this.#mayConnect = false;
+    const old = this.#producer ?? await this.#connecting?.catch(() => undefined);
+    this.#producer = undefined;
+    await old?.disconnect().catch(() => {});
+  }
+
+  async #connect(): Promise<Producer> {
+    if (this.#producer) return this.#producer;
+    this.#connecting ??= (async () => {
+      if (!this.#mayConnect) throw new KafkaFailure("fenced", "this bridge is not the live node");
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        transactionalId: this.opts.transactionalId,
+        createPartitioner: Partitioners.DefaultPartitioner, // unused (batches arrive placed); silences a notice
+        allowAutoTopicCreation: false,
+        // Short first retry: a transaction right after a commit often meets CONCURRENT_TRANSACTIONS briefly.
+        retry: { retries: 5, initialRetryTime: 20, maxRetryTime: 1000 },
+      });
+      try {
+        await producer.connect();
+      } catch (e) {
+        await producer.disconnect().catch(() => {});
+        throw e;
+      }
+      this.#producer = producer;
+      return producer;
+    })().finally(() => (this.#connecting = undefined));
+    return await this.#connecting;
+  }
+
+  async produce(batches: PartitionBatch[]): Promise<string[]> {
+    let producer: Producer;
+    try {
+      producer = await this.#connect();
+    } catch (e) {
+      throw classify(e); // nothing was sent
+    }
+    const request = {
+      acks: -1,
+      timeout: this.opts.requestTimeoutMs,
+      topicMessages: toTopicMessages(batches),
+    };
+    let results: { topicName: string; partition: number; baseOffset?: string }[];
+    if (this.#transactional) {
+      let tx: Transaction;
+      try {
+        tx = await producer.transaction();
+      } catch (e) {
+        throw classify(e); // nothing was sent
+      }
+      try {
+        results = await tx.sendBatch(request);
+      } catch (e) {
+        // Never committed, so never visible to read_committed readers: not written, whatever the error.
+        await tx.abort().catch(() => {});
+        throw classify(e);
+      }
+      try {
+        await tx.commit();
+      } catch (e) {
+        throw classify(e, { sent: true }); // the commit may have happened
+      }
+    } else {
+      try {
+        results = await producer.sendBatch(request);
+      } catch (e) {
+        throw classify(e, { sent: true });
+      }
+    }
+    const base = new Map<string, string | undefined>();
+    for (const r of results) base.set(`${r.topicName}\u0000${r.partition}`, r.baseOffset);
+    return batches.map((b) => base.get(`${b.topic}\u0000${b.partition}`) ?? "-1");
+  }
+}
+
+function toTopicMessages(batches: PartitionBatch[]): { topic: string; messages: Message[] }[] {
+  const byTopic = new Map<string, Message[]>();
+  for (const b of batches) {
+    let messages = byTopic.get(b.topic);
+    if (!messages) byTopic.set(b.topic, messages = []);
+    for (const r of b.records) {
+      messages.push({
+        partition: b.partition,
+        key: r.key ? asBuffer(r.key) : null,
+        value: asBuffer(r.value),
+        headers: r.headers,
+      });
+    }
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}

@@ -1,0 +1,359 @@
+import assert from "node:assert/strict";
+import {
+  KafkaFailure,
+  type OutgoingRecord,
+  type PartitionBatch,
+  type ProducerLane,
+  type RecordPosition,
+  type TopicInfo,
+} from "../kafka/types.ts";
+import { BatchingSink, type BatchingSinkOptions } from "./sink.ts";
+import { recordSizeBound } from "./record_size.ts";
+
+/** Kafka as the sink sees it: per-partition logs, shared by all lanes of one test. */
+class FakeKafka {
+  readonly logs = new Map<string, OutgoingRecord[]>();
+  concurrent = 0;
+  maxConcurrent = 0;
+  log(topic: string, partition: number): OutgoingRecord[] {
+    const k = `${topic}/${partition}`;
+    return this.logs.get(k) ?? this.logs.set(k, []).get(k)!;
+  }
+}
+
+class FakeLane implements ProducerLane {
+  readonly calls: PartitionBatch[][] = [];
+  resets = 0;
+  activations = 0;
+  held = false;
+  #release: (() => void)[] = [];
+  /** Returns a failure to throw for this request instead of writing it. */
+  refuse?: (batches: PartitionBatch[]) => KafkaFailure | Error | undefined;
+  activateFailure?: KafkaFailure;
+
+  constructor(readonly kafka: FakeKafka) {}
+
+  release(): void {
+    this.held = false;
+    for (const r of this.#release.splice(0)) r();
+  }
+
+  async produce(batches: PartitionBatch[]): Promise<string[]> {
+    this.calls.push(batches);
+    this.kafka.maxConcurrent = Math.max(this.kafka.maxConcurrent, ++this.kafka.concurrent);
+    try {
+      if (this.held) await new Promise<void>((r) => this.#release.push(r));
+      await Promise.resolve();
+      const failure = this.refuse?.(batches);
+      if (failure) throw failure;
+      return batches.map((b) => {
+        const log = this.kafka.log(b.topic, b.partition);
+        log.push(...b.records);
+        return String(log.length - b.records.length);
+      });
+    } finally {
+      this.kafka.concurrent--;
+    }
+  }
+
+  activate(): Promise<void> {
+    this.activations++;
+    return this.activateFailure ? Promise.reject(this.activateFailure) : Promise.resolve();
+  }
+
+  reset(): Promise<void> {
+    this.resets++;
+    return Promise.resolve();
+  }
+}
+
+class FakeCatalog {
+  readonly known = new Map<string, TopicInfo | null>();
+  lookups: string[] = [];
+  #held = new Map<string, (() => void)[]>();
+  constructor(
+    readonly topics: Record<string, TopicInfo>,
+    readonly slow: (name: string) => boolean = () => false,
+  ) {}
+
+  async topic(name: string): Promise<TopicInfo | null> {
+    this.lookups.push(name);
+    if (this.slow(name)) {
+      await new Promise<void>((r) => this.#held.set(name, [...(this.#held.get(name) ?? []), r]));
+    }
+    const info = this.topics[name] ?? null;
+    this.known.set(name, info);
+    return info;
+  }
+  cachedTopic(name: string): TopicInfo | null | undefined {
+    return this.known.get(name);
+  }
+  forgetTopic(name: string): void {
+    this.known.delete(name);
+  }
+  releaseAll(): void {
+    for (const rs of this.#held.values()) for (const r of rs) r();
+    this.#held.clear();
+  }
+}
+
+const MB = 1024 * 1024;
+const topicInfo = (name: string, partitions: number, maxMessageBytes = MB): TopicInfo => ({
+  name,
+  partitions,
+  maxMessageBytes,
+});
+
+function setup(opts: Partial<BatchingSinkOptions> & { lanes?: number; topics?: TopicInfo[] } = {}) {
+  const kafka = new FakeKafka();
+  const lanes = Array.from({ length: opts.lanes ?? 1 }, () => new FakeLane(kafka));
+  const topics = opts.topics ?? [topicInfo("t", 3)];
+  const catalog = new FakeCatalog(Object.fromEntries(topics.map((t) => [t.name, t])));
+  const errors: KafkaFailure[] = [];
+  let clock = 0;
+  const sink = new BatchingSink({
+    lingerMs: 0,
+    maxBatchMessages: 1000,
+    maxBatchBytes: MB,
+    maxRequestBytes: 4 * MB,
+    publishTimeoutMs: 10_000,
+    transactional: false,
+    onError: (e) => errors.push(e),
+    ...opts,
+  }, {
+    lanes,
+    catalog,
+    partitionForKey: (_t, partitions, key) => key[0] % partitions,
+    now: () => clock,
+  });
+  return { sink, lanes, kafka, catalog, errors, setClock: (ms: number) => (clock = ms) };
+}
+
+const enc = new TextEncoder();
+function rec(value: string | number, extra: Partial<OutgoingRecord> = {}): OutgoingRecord {
+  const v = typeof value === "number" ? new Uint8Array(value) : enc.encode(value);
+  return { topic: "t", value: v, headers: {}, ...extra };
+}
+
+type Outcome = { ok: true; pos: RecordPosition } | { ok: false; error: KafkaFailure };
+function track(p: Promise<RecordPosition>): Promise<Outcome> {
+  return p.then((pos) => ({ ok: true, pos }), (error) => ({ ok: false, error }));
+}
+
+/** Every ack names the partition and offset where the fake Kafka holds exactly that record. */
+function assertAckedAtPosition(kafka: FakeKafka, r: OutgoingRecord, o: Outcome): void {
+  assert.ok(o.ok, `expected an ack, got ${!o.ok && o.error.kind}: ${!o.ok && o.error.message}`);
+  assert.equal(kafka.log(r.topic, o.pos.partition)[Number(o.pos.offset)], r);
+}
+
+Deno.test("sink: acks name each record's exact position, and per-key order holds across lanes", async () => {
+  const { sink, lanes, kafka } = setup({ lanes: 3, topics: [topicInfo("t", 6)] });
+  const records = Array.from({ length: 600 }, (_, i) => rec(`v${i}`, { key: new Uint8Array([i % 10]) }));
+  const outcomes = await Promise.all(records.map((r) => track(sink.send(r))));
+  records.forEach((r, i) => assertAckedAtPosition(kafka, r, outcomes[i]));
+  for (let key = 0; key < 10; key++) {
+    const offsets = outcomes.filter((_, i) => i % 10 === key).map((o) => o.ok && Number(o.pos.offset));
+    assert.deepEqual(offsets, [...offsets].sort((a, b) => Number(a) - Number(b)), `key ${key} out of order`);
+  }
+  assert.ok(lanes.every((l) => l.calls.length > 0), "every lane carried requests");
+  await sink.close();
+});
+
+Deno.test("sink: several requests are in flight at once, one per lane", async () => {
+  const { sink, lanes, kafka } = setup({ lanes: 3, topics: [topicInfo("t", 3)] });
+  for (const l of lanes) l.held = true;
+  const pending = [0, 1, 2].map((partition) => track(sink.send(rec("x", { partition }))));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(kafka.concurrent, 3);
+  for (const l of lanes) l.release();
+  for (const o of await Promise.all(pending)) assert.ok(o.ok);
+  await sink.close();
+});
+
+Deno.test("sink: batches are cut by bytes and by count, under the topic's limit", async () => {
+  const { sink, lanes, kafka } = setup({
+    lanes: 1,
+    maxBatchBytes: 64 * 1024,
+    maxBatchMessages: 40,
+    topics: [topicInfo("t", 1, 20_000)],
+  });
+  lanes[0].held = true;
+  const small = Array.from({ length: 100 }, (_, i) => rec(`s${i}`));
+  const large = Array.from({ length: 30 }, () => rec(5000));
+  const outcomes = await (async () => {
+    const all = [...small, ...large].map((r) => track(sink.send(r)));
+    await new Promise((r) => setTimeout(r, 5));
+    lanes[0].release();
+    return Promise.all(all);
+  })();
+  [...small, ...large].forEach((r, i) => assertAckedAtPosition(kafka, r, outcomes[i]));
+  for (const call of lanes[0].calls) {
+    for (const b of call) {
+      assert.ok(b.records.length <= 40, `batch of ${b.records.length} records`);
+      const bytes = 61 + b.records.reduce((n, r) => n + recordSizeBound(r), 0);
+      assert.ok(bytes <= 20_000, `batch of ${bytes} bytes over the topic's 20000`);
+    }
+  }
+  await sink.close();
+});
+
+Deno.test("sink: a record too large for the topic is nacked alone, before Kafka sees it", async () => {
+  const { sink, kafka, errors } = setup({ topics: [topicInfo("t", 1, 10_000)] });
+  const records = [rec(9000), rec(10_000), rec(100)];
+  const outcomes = await Promise.all(records.map((r) => track(sink.send(r))));
+  assertAckedAtPosition(kafka, records[0], outcomes[0]);
+  assertAckedAtPosition(kafka, records[2], outcomes[2]);
+  const o = outcomes[1];
+  assert.ok(!o.ok);
+  assert.equal(o.error.kind, "too_large");
+  assert.match(o.error.message, /takes up to 100\d\d bytes .* max\.message\.bytes 10000/);
+  assert.equal(errors.length, 0);
+  await sink.close();
+});
+
+Deno.test("sink: a request Kafka refuses for its content is split until the bad record is alone", async () => {
+  const { sink, lanes, kafka, errors } = setup({ lanes: 1, topics: [topicInfo("t", 3)] });
+  const poison = rec("poison", { partition: 1 });
+  lanes[0].refuse = (batches) =>
+    batches.some((b) => b.records.includes(poison))
+      ? new KafkaFailure("too_large", "Kafka refused: MESSAGE_TOO_LARGE")
+      : undefined;
+  lanes[0].held = true;
+  const before = Array.from({ length: 20 }, (_, i) => rec(`a${i}`, { partition: i % 3 }));
+  const after = Array.from({ length: 20 }, (_, i) => rec(`b${i}`, { partition: i % 3 }));
+  const sent = [...before, poison, ...after];
+  const pending = sent.map((r) => track(sink.send(r)));
+  await new Promise((r) => setTimeout(r, 5));
+  lanes[0].release();
+  const outcomes = await Promise.all(pending);
+  sent.forEach((r, i) => {
+    if (r !== poison) assertAckedAtPosition(kafka, r, outcomes[i]);
+  });
+  const o = outcomes[sent.indexOf(poison)];
+  assert.ok(!o.ok && o.error.kind === "too_large", "the poison record is nacked as too large");
+  assert.match(!o.ok ? o.error.message : "", /refused the record as too large/);
+  // Partition 1 keeps its order: what came before the poison record is written before what came after.
+  const p1 = kafka.log("t", 1).map((r) => new TextDecoder().decode(r.value));
+  assert.deepEqual(
+    p1,
+    sent.filter((r) => r.partition === 1 && r !== poison).map((r) => new TextDecoder().decode(r.value)),
+  );
+  assert.ok(lanes[0].resets >= 2, "a fresh producer after each refused request");
+  assert.equal(errors.length, 0, "a refused record is not a Kafka error");
+  await sink.close();
+});
+
+Deno.test("sink: the flush chain goes on when the records at the head have all timed out", async () => {
+  const { sink, lanes, kafka, setClock } = setup({
+    maxBatchMessages: 2,
+    publishTimeoutMs: 60,
+    topics: [topicInfo("t", 1)],
+  });
+  lanes[0].held = true;
+  setClock(0);
+  const a = track(sink.send(rec("a")));
+  await new Promise((r) => setTimeout(r, 1));
+  const b = track(sink.send(rec("b"))), c = track(sink.send(rec("c")));
+  setClock(30);
+  const d = rec("d");
+  const dOutcome = track(sink.send(d));
+  setClock(70); // a (in flight), b and c (queued) are past their deadline; d is not
+  const [oa, ob, oc] = await Promise.all([a, b, c]);
+  assert.ok(!oa.ok && oa.error.kind === "timeout", "in flight: may be written");
+  assert.ok(!ob.ok && ob.error.kind === "unavailable", "queued, never sent: not written");
+  assert.ok(!oc.ok && oc.error.kind === "unavailable");
+  lanes[0].release(); // nothing else is sent to the sink: d must still go
+  assertAckedAtPosition(kafka, d, await dOutcome);
+  await sink.close();
+});
+
+Deno.test("sink: records for a topic being looked up wait alone; other topics flow", async () => {
+  const kafka = new FakeKafka();
+  const lane = new FakeLane(kafka);
+  const catalog = new FakeCatalog({ good: topicInfo("good", 1) }, (n) => n.startsWith("slow"));
+  const sink = new BatchingSink(
+    {
+      lingerMs: 0,
+      maxBatchMessages: 100,
+      maxBatchBytes: MB,
+      maxRequestBytes: MB,
+      publishTimeoutMs: 10_000,
+      transactional: false,
+    },
+    { lanes: [lane], catalog, partitionForKey: () => 0 },
+  );
+  const slow = [1, 2, 3].map((i) => track(sink.send(rec(`s${i}`, { topic: "slow-topic" }))));
+  const other = [1, 2, 3].map((i) => track(sink.send(rec(`s${i}`, { topic: "slow-other" }))));
+  const good = Array.from({ length: 50 }, (_, i) => rec(`g${i}`, { topic: "good" }));
+  const outcomes = await Promise.all(good.map((r) => track(sink.send(r))));
+  good.forEach((r, i) => assertAckedAtPosition(kafka, r, outcomes[i]));
+  assert.deepEqual(catalog.lookups.sort(), ["good", "slow-other", "slow-topic"], "one lookup per name");
+  catalog.releaseAll();
+  for (const o of await Promise.all([...slow, ...other])) {
+    assert.ok(!o.ok && o.error.kind === "unknown_topic");
+  }
+  await sink.close();
+});
+
+Deno.test("sink: failures map to honest kinds, and a fresh producer follows each", async () => {
+  const { sink, lanes, errors } = setup();
+  lanes[0].refuse = () => new KafkaFailure("timeout", "request timed out after it was sent");
+  const o1 = await track(sink.send(rec("x")));
+  assert.ok(!o1.ok && o1.error.kind === "timeout");
+  lanes[0].refuse = () => new Error("something odd inside the client");
+  const o2 = await track(sink.send(rec("y")));
+  assert.ok(!o2.ok && o2.error.kind === "timeout", "an unknown error after sending means: may be written");
+  lanes[0].refuse = undefined;
+  const o3 = await track(sink.send(rec("z")));
+  assert.ok(o3.ok);
+  assert.equal(lanes[0].resets, 2);
+  assert.deepEqual(errors.map((e) => e.kind), ["timeout", "timeout"]);
+  await sink.close();
+});
+
+Deno.test("sink (HA): refuses until activated; fencing stops it; a record's fault does not", async () => {
+  const { sink, lanes, errors } = setup({ transactional: true });
+  const refused = await track(sink.send(rec("early")));
+  assert.ok(!refused.ok && refused.error.kind === "fenced");
+  await sink.activate();
+  assert.equal(lanes[0].activations, 1);
+  assert.ok((await track(sink.send(rec("ok")))).ok);
+
+  lanes[0].refuse = (b) =>
+    b[0].records.length > 1 || b.length > 1 ? new KafkaFailure("too_large", "MESSAGE_TOO_LARGE") : undefined;
+  lanes[0].held = true;
+  const parts = [0, 1, 2].map((partition) => track(sink.send(rec("p", { partition }))));
+  await new Promise((r) => setTimeout(r, 5));
+  lanes[0].release();
+  for (const o of await Promise.all(parts)) assert.ok(o.ok, "split and written");
+  assert.ok(sink.active, "a record's fault keeps the node live");
+  assert.ok(lanes[0].activations >= 2, "a fresh producer epoch after the aborted transaction");
+  assert.equal(errors.length, 0);
+
+  lanes[0].refuse = () => new KafkaFailure("fenced", "PRODUCER_FENCED");
+  lanes[0].held = true;
+  const inFlight = track(sink.send(rec("a", { partition: 0 })));
+  await new Promise((r) => setTimeout(r, 5));
+  const queued = track(sink.send(rec("b", { partition: 0 })));
+  lanes[0].release();
+  const [oa, ob] = await Promise.all([inFlight, queued]);
+  assert.ok(!oa.ok && oa.error.kind === "fenced");
+  assert.ok(!ob.ok && ob.error.kind === "fenced", "queued records are answered at once: not written");
+  assert.equal(sink.active, false);
+  assert.deepEqual(errors.map((e) => e.kind), ["fenced"]);
+  const after = await track(sink.send(rec("c")));
+  assert.ok(!after.ok && after.error.kind === "fenced");
+  await sink.close();
+});
+
+Deno.test("sink: close waits for records handed over, then drops the producers", async () => {
+  const { sink, lanes, kafka } = setup({ lingerMs: 50, lanes: 2 });
+  const records = Array.from({ length: 10 }, (_, i) => rec(`c${i}`));
+  const pending = records.map((r) => track(sink.send(r)));
+  await sink.close();
+  const outcomes = await Promise.all(pending);
+  records.forEach((r, i) => assertAckedAtPosition(kafka, r, outcomes[i]));
+  assert.ok(lanes.every((l) => l.resets === 1));
+  const late = await track(sink.send(rec("late")));
+  assert.ok(!late.ok && late.error.kind === "unavailable");
+});
