@@ -25,7 +25,7 @@ export function uniqueTopic(prefix: string): string {
 
 /** Creates topics through the Kafka admin API and waits until they serve metadata. */
 export async function createTopics(
-  topics: { name: string; partitions?: number }[],
+  topics: { name: string; partitions?: number; configs?: Record<string, string> }[],
   brokerList = brokers(),
 ): Promise<void> {
   const kafka = new Kafka({
@@ -38,7 +38,12 @@ export async function createTopics(
   try {
     await admin.createTopics({
       waitForLeaders: true,
-      topics: topics.map((t) => ({ topic: t.name, numPartitions: t.partitions ?? 1, replicationFactor: 1 })),
+      topics: topics.map((t) => ({
+        topic: t.name,
+        numPartitions: t.partitions ?? 1,
+        replicationFactor: 1,
+        configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
+      })),
     });
   } finally {
     await admin.disconnect();

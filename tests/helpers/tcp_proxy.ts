@@ -1,6 +1,8 @@
 /**
  * A TCP proxy that can cut its link, like toxiproxy's "delete proxy": cut() drops
- * every connection and refuses new ones; restore() accepts again.
+ * every connection and refuses new ones; restore() accepts again. With `delayMs`
+ * it is a slow link (toxiproxy's "latency"): every chunk arrives that much later,
+ * in order, each way.
  */
 export class TcpProxy {
   #listener?: Deno.Listener;
@@ -8,7 +10,7 @@ export class TcpProxy {
   #accepting?: Promise<void>;
   #pipes = new Set<Promise<void>>();
 
-  constructor(readonly listenPort: number, readonly targetPort: number) {}
+  constructor(readonly listenPort: number, readonly targetPort: number, readonly delayMs = 0) {}
 
   get up(): boolean {
     return this.#listener !== undefined;
@@ -36,7 +38,8 @@ export class TcpProxy {
   }
 
   #pipe(from: Deno.Conn, to: Deno.Conn): void {
-    const p = from.readable.pipeTo(to.writable).catch(() => {}).finally(() => {
+    const piped = this.delayMs > 0 ? delayedPipe(from, to, this.delayMs) : from.readable.pipeTo(to.writable);
+    const p = piped.catch(() => {}).finally(() => {
       this.#close(from);
       this.#close(to);
       this.#pipes.delete(p);
@@ -63,4 +66,20 @@ export class TcpProxy {
   restore(): void {
     this.start();
   }
+}
+
+/** Forwards each chunk `delayMs` after it arrived, keeping their order: latency, not a bandwidth cap. */
+async function delayedPipe(from: Deno.Conn, to: Deno.Conn, delayMs: number): Promise<void> {
+  const writer = to.writable.getWriter();
+  let last = Promise.resolve();
+  for await (const chunk of from.readable) {
+    const due = performance.now() + delayMs;
+    last = last.then(async () => {
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await writer.write(chunk);
+    });
+  }
+  await last;
+  await writer.close();
 }
