@@ -4,8 +4,11 @@ import { brokers } from "./kafka.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
-/** `deno run` with the permissions the bridge is built with (scripts/compile.sh), on main.ts. */
-export function denoRunArgs(): string[] {
+/**
+ * `deno run` with the permissions the bridge is built with (scripts/compile.sh), on main.ts;
+ * `inspect` ("host:port") adds --inspect, for a CPU profile over the DevTools protocol.
+ */
+export function denoRunArgs(inspect?: string): string[] {
   return [
     "run",
     "--allow-net",
@@ -13,6 +16,7 @@ export function denoRunArgs(): string[] {
     "--allow-read",
     "--allow-write",
     "--allow-sys",
+    ...(inspect ? [`--inspect=${inspect}`] : []),
     `${root}main.ts`,
   ];
 }
@@ -24,6 +28,8 @@ export interface BridgeOptions {
   env?: Record<string, string>;
   /** Fixed HTTP/WebSocket port (default: a free one picked by the OS). */
   port?: number;
+  /** "host:port": run with --inspect there (scripts/cpu_profile.ts connects to it). */
+  inspect?: string;
 }
 
 export class BridgeProcess {
@@ -35,7 +41,7 @@ export class BridgeProcess {
   port = 0;
 
   constructor(opts: BridgeOptions = {}) {
-    const args = [...denoRunArgs(), "serve", "--port", String(opts.port ?? 0)];
+    const args = [...denoRunArgs(opts.inspect), "serve", "--port", String(opts.port ?? 0)];
     for (const s of opts.set ?? []) args.push("--set", s);
     this.#child = new Deno.Command(Deno.execPath(), {
       args,
