@@ -4,7 +4,11 @@
  * S bytes, acks=all, every record confirmed. Rounds are interleaved and the
  * median is reported, as ratios, because shared machines are noisy.
  *
- *   deno task bench [--records N] [--size BYTES] [--rounds R] [--out docs/benchmarks.md]
+ *   deno task bench [--records N] [--size BYTES] [--rounds R] [--out docs/benchmarks.md] [--profile DIR]
+ *
+ * --profile DIR: after the rounds, one more "bridge (4 clients)" run of each bridge under the V8
+ * CPU profiler (scripts/cpu_profile.ts); writes DIR/bridge-4clients.{cpuprofile,md} and
+ * DIR/bridge-ha-4clients.{cpuprofile,md}. The table does not include these runs.
  *
  * Needs a broker: KAFKA_BROKERS, or the dev broker (scripts/kafka.sh start).
  */
@@ -12,9 +16,11 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { Kafka, logLevel } from "kafkajs";
 import { BridgeProcess } from "../tests/helpers/bridge.ts";
+import { freePort } from "../tests/helpers/ha.ts";
 import { createTopics } from "../tests/helpers/kafka.ts";
 import type { TestClient } from "../tests/helpers/ws_client.ts";
 import { median, percentile } from "./stats.ts";
+import { formatMarkdown, startProfile, summarize } from "./cpu_profile.ts";
 
 process.removeAllListeners("warning"); // kafkajs' harmless negative-timer warning
 
@@ -24,11 +30,14 @@ const { values: opts } = parseArgs({
     size: { type: "string", default: "100" },
     rounds: { type: "string", default: "3" },
     out: { type: "string" },
+    profile: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (opts.help) {
-  console.log("Usage: deno task bench [--records N] [--size BYTES] [--rounds R] [--out FILE]");
+  console.log(
+    "Usage: deno task bench [--records N] [--size BYTES] [--rounds R] [--out FILE] [--profile DIR]",
+  );
   Deno.exit(0);
 }
 const N = Number(opts.records), SIZE = Number(opts.size), ROUNDS = Number(opts.rounds);
@@ -53,13 +62,30 @@ async function kcatRun(topic: string): Promise<number> {
   return performance.now() - t0;
 }
 
-async function kafkajsRun(topic: string): Promise<number> {
+/**
+ * The bridge writes four headers with every record (eb-message-id, eb-client-id, eb-node,
+ * eb-epoch); "same records" writes them too, so the ratio compares the same Kafka work.
+ */
+function bridgeLikeHeaders(i: number): Record<string, string> {
+  const clientId = "0b6f8c1e-2a4d-4f7b-9c3e-5d2a1b0c9e8f"; // a session id, as the bridge uses by default
+  return {
+    "eb-message-id": `${clientId}:0-${i}`,
+    "eb-client-id": clientId,
+    "eb-node": "bench-host",
+    "eb-epoch": "0",
+  };
+}
+
+async function kafkajsRun(topic: string, withHeaders: boolean): Promise<number> {
   const kafka = new Kafka({ brokers: brokers.split(","), logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const t0 = performance.now();
   for (let i = 0; i < N; i += WINDOW) {
-    const messages = Array.from({ length: Math.min(WINDOW, N - i) }, (_, j) => ({ value: payload(i + j) }));
+    const messages = Array.from({ length: Math.min(WINDOW, N - i) }, (_, j) => ({
+      value: payload(i + j),
+      headers: withHeaders ? bridgeLikeHeaders(i + j) : undefined,
+    }));
     await producer.send({ topic, acks: -1, messages });
   }
   const ms = performance.now() - t0;
@@ -96,6 +122,19 @@ async function bridgeRun(topic: string, clients: TestClient[]): Promise<{ ms: nu
   return { ms: performance.now() - t0, latencies };
 }
 
+/** One bridgeRun under the CPU profiler of the bridge at `inspect`; writes DIR/NAME.cpuprofile and .md. */
+async function profiledRun(name: string, inspect: string, clients: TestClient[]): Promise<void> {
+  const profiler = await startProfile(inspect);
+  const { ms } = await bridgeRun(topic, clients);
+  const profile = await profiler.stop();
+  const md = `## ${name}: ${N} records of ${SIZE} B in ${Math.round(ms)} ms (profiled)\n\n` +
+    formatMarkdown(summarize(profile));
+  await Deno.mkdir(opts.profile!, { recursive: true });
+  await Deno.writeTextFile(`${opts.profile}/${name}.cpuprofile`, JSON.stringify(profile));
+  await Deno.writeTextFile(`${opts.profile}/${name}.md`, md + "\n");
+  console.error(`${md}\n\nbench: wrote ${opts.profile}/${name}.cpuprofile and .md\n`);
+}
+
 console.error(`bench: ${N} records of ${SIZE} B, acks=all, ${ROUNDS} interleaved rounds, broker ${brokers}`);
 const topic = `bench-${Date.now().toString(36)}`;
 await createTopics([{ name: topic, partitions: 3 }]).catch((e) => {
@@ -104,7 +143,9 @@ await createTopics([{ name: topic, partitions: 3 }]).catch((e) => {
   );
   Deno.exit(1);
 });
-const bridge = await BridgeProcess.start({ env: { EDGE_BRIDGE_LOG_LEVEL: "info" } });
+// With --profile, both bridges run with --inspect (the profiler attaches only for the extra runs).
+const inspect = opts.profile ? [`127.0.0.1:${freePort()}`, `127.0.0.1:${freePort()}`] : [];
+const bridge = await BridgeProcess.start({ env: { EDGE_BRIDGE_LOG_LEVEL: "info" }, inspect: inspect[0] });
 const one = [await bridge.connect()];
 const four = [one[0], await bridge.connect(), await bridge.connect(), await bridge.connect()];
 // The same bridge as a (lone) HA live: every produce batch is a Kafka transaction, for fencing.
@@ -112,6 +153,7 @@ const haDir = await Deno.makeTempDir();
 const haBridge = await BridgeProcess.start({
   env: { EDGE_BRIDGE_LOG_LEVEL: "info" },
   set: ["ha.mode=file-lock", `ha.fileLock.dir=${haDir}`, `ha.pairId=bench-${Date.now()}`],
+  inspect: inspect[1],
 });
 while (!(await (await fetch(`${haBridge.httpUrl}/readyz`)).json()).ready) {
   await new Promise((r) => setTimeout(r, 50));
@@ -120,6 +162,7 @@ const haFour = await Promise.all([1, 2, 3, 4].map(() => haBridge.connect()));
 const times: Record<string, number[]> = {
   kcat: [],
   kafkajs: [],
+  "kafkajs, same records (4 headers)": [],
   "bridge (1 client)": [],
   "bridge (4 clients)": [],
   "bridge HA, transactional (4 clients)": [],
@@ -129,13 +172,18 @@ try {
   await bridgeRun(topic, one); // warm-up: connections, metadata, JIT
   for (let r = 1; r <= ROUNDS; r++) {
     times.kcat.push(await kcatRun(topic));
-    times.kafkajs.push(await kafkajsRun(topic));
+    times.kafkajs.push(await kafkajsRun(topic, false));
+    times["kafkajs, same records (4 headers)"].push(await kafkajsRun(topic, true));
     const b1 = await bridgeRun(topic, one);
     times["bridge (1 client)"].push(b1.ms);
     lat.push(...b1.latencies);
     times["bridge (4 clients)"].push((await bridgeRun(topic, four)).ms);
     times["bridge HA, transactional (4 clients)"].push((await bridgeRun(topic, haFour)).ms);
     console.error(`bench: round ${r}/${ROUNDS} done`);
+  }
+  if (opts.profile) {
+    await profiledRun("bridge-4clients", inspect[0], four);
+    await profiledRun("bridge-ha-4clients", inspect[1], haFour);
   }
 } finally {
   await Promise.all([...four, ...haFour].map((c) => c.close()));
@@ -145,16 +193,18 @@ try {
 }
 
 const rate = (name: string) => N / (median(times[name]) / 1000);
+const SAME = "kafkajs, same records (4 headers)";
+const ratio = (name: string, base: string) => (rate(name) / rate(base)).toFixed(2);
 const rows = Object.keys(times).map((name) =>
-  `| ${name} | ${Math.round(rate(name)).toLocaleString("en")} | ${
-    (rate(name) / rate("kafkajs")).toFixed(2)
-  } | ${(rate(name) / rate("kcat")).toFixed(2)} |`
+  `| ${name} | ${Math.round(rate(name)).toLocaleString("en")} | ${ratio(name, "kafkajs")} | ${
+    ratio(name, SAME)
+  } | ${ratio(name, "kcat")} |`
 );
 const table = [
   `Publish ${N} records of ${SIZE} B with acks=all, all confirmed; median of ${ROUNDS} interleaved rounds.`,
   "",
-  "| path | records/s | vs kafkajs | vs kcat |",
-  "|---|---|---|---|",
+  "| path | records/s | vs kafkajs | vs kafkajs, same records | vs kcat |",
+  "|---|---|---|---|---|",
   ...rows,
   "",
   `Bridge publish-to-ack latency (1 client, window ${WINDOW}): p50 ${

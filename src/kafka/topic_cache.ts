@@ -4,8 +4,9 @@
  * - Hits are synchronous (`peek`), so a publish to a known topic never waits.
  * - Several callers asking for the same unknown name share one lookup (single flight).
  * - Entries expire (`ttlMs`; "does not exist" answers sooner, `negativeTtlMs`, so a topic
- *   created later is found), and the least recently used entry goes once `maxEntries`
- *   is reached: a client trying random names cannot grow memory without bound.
+ *   created later is found), and once `maxEntries` is reached an entry not used since it
+ *   was last considered goes (second chance, an LRU approximation that costs a hit only a
+ *   flag write): a client trying random names cannot grow memory, nor push out topics in use.
  * - A failed lookup (Kafka unreachable) is not cached.
  */
 export interface TopicCacheOptions {
@@ -18,6 +19,8 @@ export interface TopicCacheOptions {
 interface Entry<T> {
   value: T | null;
   expires: number;
+  /** Used since eviction last passed over it. */
+  used: boolean;
 }
 
 export class TopicCache<T> {
@@ -44,9 +47,7 @@ export class TopicCache<T> {
       this.#entries.delete(name);
       return undefined;
     }
-    // Re-insert: a Map iterates in insertion order, so the first key is the least recently used.
-    this.#entries.delete(name);
-    this.#entries.set(name, e);
+    e.used = true;
     return e.value;
   }
 
@@ -70,10 +71,16 @@ export class TopicCache<T> {
 
   #store(name: string, value: T | null): void {
     this.#entries.delete(name);
+    // A Map iterates in insertion order: the oldest first. A used one moves to the back, unused.
     while (this.#entries.size >= this.opts.maxEntries) {
-      this.#entries.delete(this.#entries.keys().next().value!);
+      const [oldest, entry] = this.#entries.entries().next().value!;
+      this.#entries.delete(oldest);
+      if (entry.used) {
+        entry.used = false;
+        this.#entries.set(oldest, entry);
+      }
     }
     const ttl = value === null ? this.opts.negativeTtlMs : this.opts.ttlMs;
-    this.#entries.set(name, { value, expires: this.#now() + ttl });
+    this.#entries.set(name, { value, expires: this.#now() + ttl, used: false });
   }
 }

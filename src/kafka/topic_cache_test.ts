@@ -58,7 +58,7 @@ Deno.test("topic cache: 'does not exist' expires sooner than a found topic", asy
   assert.deepEqual(t.cache.peek("here"), undefined);
 });
 
-Deno.test("topic cache: bounded; the least recently used entry goes first", async () => {
+Deno.test("topic cache: bounded; an entry used since it was stored outlives unused ones", async () => {
   const t = setup(3);
   for (const n of ["a", "b", "c"]) {
     void t.cache.get(n);
