@@ -25,7 +25,8 @@ export interface KafkaSink {
   /**
    * HA only: take over the pair's transactional id, which fences every older
    * holder (a zombie live's writes then fail). Until then, and after being
-   * fenced or deactivated, sends fail with kind "fenced".
+   * fenced or deactivated, sends fail with kind "fenced" (after a Kafka error
+   * while live: "unavailable", until the HA node activates again).
    */
   activate(): Promise<void>;
   /** HA only: let go of the producer (stepping down). */
@@ -50,9 +51,10 @@ export interface PartitionBatch {
 export interface ProducerLane {
   /**
    * Writes every batch (in one transaction in HA mode) and resolves with each batch's
-   * base offset, in the order given. Throws a KafkaFailure whose kind is "timeout"
-   * whenever the request may have been written, and any other kind only when
-   * Kafka certainly did not write it.
+   * base offset, in the order given. Throws a KafkaFailure: "timeout" whenever the
+   * request may have been written; "unavailable" or "fenced" when none of it was; any
+   * other kind is Kafka's refusal of one of the batches, which kafkajs reports for the
+   * whole request, so with several batches the others may have been written.
    */
   produce(batches: PartitionBatch[]): Promise<string[]>;
   /** HA: take over the transactional id, fencing older holders, before serving. */
@@ -66,6 +68,8 @@ export interface TopicInfo {
   partitions: number;
   /** The largest record batch Kafka accepts for the topic (its max.message.bytes). */
   maxMessageBytes: number;
+  /** cleanup.policy includes compact: Kafka refuses records without a key. */
+  compacted?: boolean;
 }
 
 export interface KafkaCatalog {

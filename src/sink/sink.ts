@@ -23,23 +23,33 @@ import {
   type TopicInfo,
 } from "../kafka/types.ts";
 import { PartitionQueue } from "./partition_queue.ts";
+import {
+  batchFull,
+  type CutLimits,
+  cutRequest,
+  type LaneState,
+  moveSticky,
+  type Outgoing,
+  type Pending,
+  type TopicState,
+} from "./partitions.ts";
 import { BATCH_OVERHEAD_BYTES, recordSizeBound } from "./record_size.ts";
 
-export interface BatchingSinkOptions {
+export interface BatchingSinkOptions extends CutLimits {
   /** How long a lane with queued records waits for more before sending (0: at once). */
   lingerMs: number;
-  /** Records per partition batch at most. */
-  maxBatchMessages: number;
-  /** Bytes per partition batch at most; the topic's max.message.bytes lowers it further. */
-  maxBatchBytes: number;
-  /** Bytes per produce request at most (all its partitions' batches). */
-  maxRequestBytes: number;
   /** A record not confirmed within this time is nacked. */
   publishTimeoutMs: number;
   /** HA: every request is a transaction; sends wait for activate(). One lane only. */
   transactional: boolean;
   /** Failures that say something about Kafka or the HA role (not about a record). */
   onError?(e: KafkaFailure): void;
+  /**
+   * HA: the producer needs a fresh epoch (after a refused request that Kafka may have
+   * partly written). Only the HA node may take the pair's id again, once it knows this
+   * node is still live: it calls activate(). Records wait meanwhile.
+   */
+  onNeedsActivation?(): void;
 }
 
 export interface BatchingSinkDeps {
@@ -50,50 +60,14 @@ export interface BatchingSinkDeps {
   now?: () => number;
 }
 
-interface Pending {
-  record: OutgoingRecord;
-  /** Upper bound of the record's encoded size. */
-  size: number;
-  deadline: number;
-  settled: boolean;
-  resolve(p: RecordPosition): void;
-  reject(e: KafkaFailure): void;
-}
-
-interface PartitionState {
-  topic: TopicState;
-  partition: number;
-  lane: LaneState;
-  queue: PartitionQueue<Pending>;
-  /** Parts of a batch Kafka refused for its content: each goes alone, before anything newer. */
-  retries: Pending[][];
-}
-
-interface TopicState {
-  info: TopicInfo;
-  partitions: PartitionState[];
-  /** Keyless records fill one partition's batch, then move on (Kafka's sticky partitioner). */
-  sticky: number;
-  /** Spreads the topic's partitions over the lanes from a topic-specific start. */
-  laneOffset: number;
-}
-
-interface Outgoing {
-  state: PartitionState;
-  items: Pending[];
-}
-
-interface LaneState {
-  lane: ProducerLane;
-  partitions: PartitionState[];
-  inFlight?: Outgoing[];
-  /** The lane's next request starts from this partition, so that none is always last. */
-  next: number;
-  lingerTimer?: ReturnType<typeof setTimeout>;
-  scheduled: boolean;
-}
-
-type SinkState = "active" | "standby" | "lost" | "fenced";
+/**
+ * active: sends. activating: activate() is taking the id; records wait. reinit (HA): a
+ * fresh epoch is needed; records wait for the HA node's activate(). standby: not live.
+ * lost: a Kafka error while live (the HA node re-activates). fenced: a newer live holds
+ * the id. The last three refuse records.
+ */
+type SinkState = "active" | "activating" | "reinit" | "standby" | "lost" | "fenced";
+const ADMITTING: ReadonlySet<SinkState> = new Set(["active", "activating", "reinit"]);
 
 function hashString(s: string): number {
   let h = 0;
@@ -105,18 +79,14 @@ export class BatchingSink implements KafkaSink {
   readonly #opts: BatchingSinkOptions;
   readonly #deps: BatchingSinkDeps;
   readonly #now: () => number;
-  readonly #lanes: LaneState[];
+  readonly #lanes: LaneState<ProducerLane>[];
   readonly #topics = new Map<string, TopicState>();
   /** Records whose topic is being looked up, per name, in arrival order. */
   readonly #awaitingTopic = new Map<string, Pending[]>();
   #unsettled = 0;
   #idle?: () => void;
   #sweepTimer?: ReturnType<typeof setInterval>;
-  #closed = false;
-  /**
-   * HA mode: standby until activated; lost after a Kafka error while live (the HA node
-   * re-activates); fenced when Kafka said a newer live holds the id.
-   */
+  #closing?: Promise<void>;
   #state: SinkState;
 
   constructor(opts: BatchingSinkOptions, deps: BatchingSinkDeps) {
@@ -127,34 +97,37 @@ export class BatchingSink implements KafkaSink {
     this.#opts = opts;
     this.#deps = deps;
     this.#now = deps.now ?? (() => performance.now());
-    this.#lanes = deps.lanes.map((lane) => ({ lane, partitions: [], next: 0, scheduled: false }));
+    this.#lanes = deps.lanes.map((lane) => ({ lane, ready: new Set(), retryTurn: false, scheduled: false }));
     this.#state = opts.transactional ? "standby" : "active";
   }
 
-  /** False in HA mode until activated, and again after an error or fencing. */
+  /** False in HA mode until activated, and again after an error, a refused request or fencing. */
   get active(): boolean {
     return this.#state === "active";
   }
 
-  /** Records handed to the sink and not answered yet. */
-  get unsettled(): number {
-    return this.#unsettled;
-  }
-
+  /** HA: takes the pair's transactional id (fencing older holders); records queue meanwhile. */
   async activate(): Promise<void> {
     if (!this.#opts.transactional) return;
     const lane = this.#lanes[0];
+    await this.#lanesIdle();
     await lane.lane.reset();
-    this.#state = "active";
+    this.#state = "activating";
     try {
       await lane.lane.activate();
     } catch (e) {
       const failure = asFailure(e, false);
-      // Not "standby": that would read as "not live" to whoever still holds a session.
-      this.#state = failure.kind === "fenced" ? "fenced" : "lost";
       await lane.lane.reset();
+      // Not "standby": that would read as "not live" to whoever still holds a session.
+      this.#leave(failure.kind === "fenced" ? "fenced" : "lost");
       throw failure;
     }
+    if (this.#state !== "activating") { // stepped down meanwhile
+      await lane.lane.reset();
+      throw this.#refusal();
+    }
+    this.#state = "active";
+    for (const l of this.#lanes) if (l.ready.size > 0) this.#wake(l, true);
   }
 
   async deactivate(): Promise<void> {
@@ -165,14 +138,15 @@ export class BatchingSink implements KafkaSink {
   }
 
   send(record: OutgoingRecord): Promise<RecordPosition> {
-    if (this.#closed) return Promise.reject(new KafkaFailure("unavailable", "the Kafka sink is closed"));
-    if (this.#state !== "active") return Promise.reject(this.#refusal());
+    if (this.#closing) return Promise.reject(new KafkaFailure("unavailable", "the Kafka sink is closed"));
+    if (!ADMITTING.has(this.#state)) return Promise.reject(this.#refusal());
     return new Promise((resolve, reject) => {
       const p: Pending = {
         record,
         size: 0,
         deadline: this.#now() + this.#opts.publishTimeoutMs,
         settled: false,
+        maybeWritten: false,
         resolve,
         reject,
       };
@@ -193,14 +167,15 @@ export class BatchingSink implements KafkaSink {
     const release = (info: TopicInfo | null | undefined, error?: unknown) => {
       const waiting = this.#awaitingTopic.get(topic) ?? [];
       this.#awaitingTopic.delete(topic);
+      // Kafka's own refusal (e.g. no access to the topic) is passed on; anything else means "try again".
+      const failure =
+        error instanceof KafkaFailure && error.kind !== "unavailable" && error.kind !== "timeout"
+          ? error
+          : new KafkaFailure("unavailable", `could not look up topic "${topic}": ${errText(error)}`);
       for (const p of waiting) {
         if (p.settled) continue;
-        if (info === undefined) {
-          this.#settle(
-            p,
-            new KafkaFailure("unavailable", `could not look up topic "${topic}": ${errText(error)}`),
-          );
-        } else this.#admit(p, info);
+        if (info === undefined) this.#settle(p, failure);
+        else this.#admit(p, info);
       }
     };
     this.#deps.catalog.topic(topic).then((info) => release(info), (e) => release(undefined, e));
@@ -209,7 +184,7 @@ export class BatchingSink implements KafkaSink {
   /** Checks the record against its topic, places it on a partition and queues it. */
   #admit(p: Pending, info: TopicInfo | null): void {
     const r = p.record;
-    if (this.#state !== "active") return this.#settle(p, this.#refusal());
+    if (!ADMITTING.has(this.#state)) return this.#settle(p, this.#refusal());
     if (info === null) {
       return this.#settle(p, new KafkaFailure("unknown_topic", `topic "${r.topic}" does not exist in Kafka`));
     }
@@ -219,6 +194,15 @@ export class BatchingSink implements KafkaSink {
         new KafkaFailure(
           "bad_partition",
           `topic "${r.topic}" has partitions 0 to ${info.partitions - 1}, not ${r.partition}`,
+        ),
+      );
+    }
+    if (info.compacted && !r.key) {
+      return this.#settle(
+        p,
+        new KafkaFailure(
+          "rejected",
+          `topic "${r.topic}" is compacted (cleanup.policy=compact), so Kafka refuses records without a key`,
         ),
       );
     }
@@ -240,49 +224,31 @@ export class BatchingSink implements KafkaSink {
     else partition = topic.sticky;
     const state = topic.partitions[partition];
     state.queue.push(p);
-    const full = this.#batchFull(state);
-    if (r.partition === undefined && !r.key && full) this.#moveSticky(topic);
-    this.#wake(state.lane, full);
+    state.lane.ready.add(state);
+    const full = batchFull(state, this.#opts);
+    if (r.partition === undefined && !r.key && full) moveSticky(topic);
+    this.#wake(state.lane as LaneState<ProducerLane>, full);
   }
 
   #topicState(info: TopicInfo): TopicState {
     let t = this.#topics.get(info.name);
     if (!t) {
-      t = {
-        info,
-        partitions: [],
-        sticky: Math.floor(Math.random() * info.partitions),
-        laneOffset: hashString(info.name),
-      };
+      t = { info, partitions: [], sticky: Math.floor(Math.random() * info.partitions) };
       this.#topics.set(info.name, t);
     }
     t.info = info; // a refreshed lookup may bring more partitions or another limit
+    const laneOffset = hashString(info.name); // spreads each topic's partitions over the lanes from its own start
     while (t.partitions.length < info.partitions) {
       const partition = t.partitions.length;
-      const lane = this.#lanes[(t.laneOffset + partition) % this.#lanes.length];
-      const state: PartitionState = { topic: t, partition, lane, queue: new PartitionQueue(), retries: [] };
-      t.partitions.push(state);
-      lane.partitions.push(state);
+      const lane = this.#lanes[(laneOffset + partition) % this.#lanes.length];
+      t.partitions.push({ topic: t, partition, lane, queue: new PartitionQueue(), retries: [] });
     }
     return t;
   }
 
-  #moveSticky(t: TopicState): void {
-    t.sticky = (t.sticky + 1) % t.info.partitions;
-  }
-
-  #batchCap(state: PartitionState): number {
-    return Math.min(this.#opts.maxBatchBytes, state.topic.info.maxMessageBytes);
-  }
-
-  #batchFull(state: PartitionState): boolean {
-    return state.queue.length >= this.#opts.maxBatchMessages ||
-      BATCH_OVERHEAD_BYTES + state.queue.bytes >= this.#batchCap(state);
-  }
-
   /** A lane with work sends once its linger is up, at once when a batch is full. */
-  #wake(lane: LaneState, now: boolean): void {
-    if (lane.inFlight || lane.scheduled) return;
+  #wake(lane: LaneState<ProducerLane>, now: boolean): void {
+    if (lane.inFlight || lane.scheduled || this.#state !== "active") return;
     if (now || this.#opts.lingerMs === 0) {
       // A microtask, not a direct call: publishes that arrive in the same task share the request.
       lane.scheduled = true;
@@ -292,144 +258,110 @@ export class BatchingSink implements KafkaSink {
     }
   }
 
-  #dispatch(lane: LaneState): void {
+  #dispatch(lane: LaneState<ProducerLane>): void {
     lane.scheduled = false;
-    if (lane.lingerTimer !== undefined) {
-      clearTimeout(lane.lingerTimer);
-      lane.lingerTimer = undefined;
-    }
+    clearTimeout(lane.lingerTimer);
+    lane.lingerTimer = undefined;
     if (lane.inFlight || this.#state !== "active") return;
-    const request = this.#cutRequest(lane);
+    const request = cutRequest(lane, this.#opts);
     if (request.length === 0) return;
     lane.inFlight = request;
-    void this.#send(lane, request);
+    this.#send(lane, request).catch((e) => {
+      // A bug, not a Kafka outcome: answer what is left rather than leave it hanging.
+      for (const { items } of request) for (const p of items) this.#settle(p, asFailure(e, true));
+    }).finally(() => {
+      lane.inFlight = undefined;
+      if (lane.ready.size > 0) this.#dispatch(lane);
+    });
   }
 
-  /** The lane's next request: a refused batch's part alone, or a batch from each partition with records. */
-  #cutRequest(lane: LaneState): Outgoing[] {
-    for (const state of lane.partitions) {
-      while (state.retries.length > 0) {
-        const items = state.retries.shift()!.filter((p) => !p.settled);
-        if (items.length > 0) return [{ state, items }];
-      }
-    }
-    const request: Outgoing[] = [];
-    let room = this.#opts.maxRequestBytes;
-    const n = lane.partitions.length;
-    for (let k = 0; k < n && room > 0; k++) {
-      const state = lane.partitions[(lane.next + k) % n];
-      if (state.queue.length === 0) continue;
-      const items = this.#cutBatch(state, room, request.length === 0);
-      if (items.length === 0) continue;
-      request.push({ state, items });
-      for (const p of items) room -= p.size;
-      room -= BATCH_OVERHEAD_BYTES;
-      if (state.topic.sticky === state.partition) this.#moveSticky(state.topic);
-    }
-    lane.next = n === 0 ? 0 : (lane.next + 1) % n;
-    return request;
-  }
-
-  #cutBatch(state: PartitionState, room: number, firstInRequest: boolean): Pending[] {
-    const items: Pending[] = [];
-    const cap = Math.min(this.#batchCap(state), room);
-    let bytes = BATCH_OVERHEAD_BYTES;
-    const q = state.queue;
-    for (let p = q.peek(); p !== undefined; p = q.peek()) {
-      if (p.settled) { // timed out while queued: already answered, never sent
-        q.shift();
-        continue;
-      }
-      if (items.length >= this.#opts.maxBatchMessages) break;
-      // The first record of a request always goes: it passed admission, so it fits the topic's limit.
-      if (bytes + p.size > cap && (items.length > 0 || !firstInRequest)) break;
-      items.push(q.shift()!);
-      bytes += p.size;
-    }
-    return items;
-  }
-
-  async #send(lane: LaneState, request: Outgoing[]): Promise<void> {
+  async #send(lane: LaneState<ProducerLane>, request: Outgoing[]): Promise<void> {
     const batches: PartitionBatch[] = request.map(({ state, items }) => {
       const records = new Array<OutgoingRecord>(items.length);
       for (let i = 0; i < items.length; i++) records[i] = items[i].record;
       return { topic: state.topic.info.name, partition: state.partition, records };
     });
+    let firsts: number[];
     try {
       const bases = await lane.lane.produce(batches);
-      request.forEach(({ state, items }, i) => this.#ackBatch(state, items, bases[i]));
+      firsts = request.map(({ items }, i) => {
+        const first = Number(bases[i]);
+        // Written, but where is unknown (or beyond 2^53): never ack a wrong position.
+        if (bases[i] === undefined || first < 0 || !Number.isSafeInteger(first + items.length)) {
+          throw new KafkaFailure("timeout", `Kafka returned no usable offset (${bases[i]}) for a batch`);
+        }
+        return first;
+      });
     } catch (e) {
-      await this.#failed(lane, request, asFailure(e, true));
-    } finally {
-      lane.inFlight = undefined;
+      return await this.#failed(lane, request, asFailure(e, true));
     }
-    if (this.#hasWork(lane)) this.#dispatch(lane);
-  }
-
-  #ackBatch(state: PartitionState, items: Pending[], base: string | undefined): void {
-    const topic = state.topic.info.name, partition = state.partition;
-    const first = Number(base);
-    if (base === undefined || !Number.isSafeInteger(first + items.length) || first < 0) {
-      // Written, but where is unknown (or beyond 2^53): never ack a wrong position.
-      const f = new KafkaFailure("timeout", `Kafka returned no usable offset (${base}) for the batch`);
-      for (const p of items) this.#settle(p, f);
-      return;
-    }
-    for (let i = 0; i < items.length; i++) {
-      this.#settle(items[i], { topic, partition, offset: String(first + i) });
-    }
+    request.forEach(({ state, items }, i) => {
+      const topic = state.topic.info.name, partition = state.partition;
+      for (let j = 0; j < items.length; j++) {
+        this.#settle(items[j], { topic, partition, offset: String(firsts[i] + j) });
+      }
+    });
   }
 
   /**
-   * A refused request. If Kafka refused what is in it (too large, invalid), its batches
-   * are split and sent alone until the record at fault is alone and nacked alone; the
-   * other records are written and acked, and the HA role is untouched. Anything else
-   * answers the request's records with the failure.
+   * A refused request.
    *
-   * Either way the producer is replaced before the lane sends again: after a failed
-   * request kafkajs rewinds its sequence numbers, and reusing them could let the broker
-   * take a new batch for a duplicate of one it wrote, acking records it never wrote.
+   * Kafka says no about Kafka (unreachable, timed out, fenced): its records get that answer.
+   *
+   * Kafka says no about the request's records or topic: kafkajs reports the first refused
+   * partition's error for the whole request, so with several batches each goes again on its
+   * own; with one, a batch refused for its content is halved until the record at fault is
+   * alone and answered alone. Other clients' records are written and acked, and the HA role
+   * is untouched.
+   *
+   * A fresh producer id (HA: epoch) follows whenever Kafka may have appended part of the
+   * request: kafkajs rewinds the sequence numbers of the whole request, and reusing them could
+   * let the broker take a new batch for a duplicate of one it wrote, acking records it never
+   * wrote. A refused single batch was not appended, so its rewound numbers are right.
    */
-  async #failed(lane: LaneState, request: Outgoing[], failure: KafkaFailure): Promise<void> {
-    const byContent = failure.kind === "too_large" || failure.kind === "invalid_record";
-    if (byContent) {
-      for (const { state } of request) this.#refreshTopic(state.topic.info.name);
-      if (request.length > 1) {
-        // Which partition Kafka refused is not reported: each batch goes again on its own.
-        for (const { state, items } of request) state.retries.unshift(items);
-      } else {
-        const [{ state, items }] = request;
-        if (items.length === 1) this.#settle(items[0], this.#refusedAlone(items[0], failure));
-        else {
-          const half = Math.ceil(items.length / 2);
-          state.retries.unshift(items.slice(0, half), items.slice(half));
-        }
-      }
-    } else {
-      for (const { items } of request) for (const p of items) this.#settle(p, failure);
-      if (failure.kind === "unknown_topic") {
-        for (const { state } of request) this.#refreshTopic(state.topic.info.name);
-      }
-    }
+  async #failed(lane: LaneState<ProducerLane>, request: Outgoing[], failure: KafkaFailure): Promise<void> {
     const aboutKafka = failure.kind === "unavailable" || failure.kind === "timeout" ||
       failure.kind === "fenced";
-    if (aboutKafka) this.#opts.onError?.(failure);
-    await lane.lane.reset();
-    if (!this.#opts.transactional) return;
     if (aboutKafka) {
-      // Only the HA node, which knows whether this node is still live, may take the id back.
-      this.#leave(failure.kind === "fenced" ? "fenced" : "lost");
+      for (const { items } of request) for (const p of items) this.#settle(p, failure);
+      this.#safely(() => this.#opts.onError?.(failure));
+      await lane.lane.reset();
+      // HA: only the HA node, which knows whether this node is still live, may take the id back.
+      if (this.#opts.transactional) this.#leave(failure.kind === "fenced" ? "fenced" : "lost");
       return;
     }
-    if (this.#state !== "active") return;
-    try {
-      await lane.lane.activate(); // a fresh producer epoch, still live: the failure was about records
-    } catch (e) {
-      const f = asFailure(e, false);
-      this.#opts.onError?.(f);
-      await lane.lane.reset();
-      this.#leave(f.kind === "fenced" ? "fenced" : "lost");
+    const byContent = failure.kind === "too_large" || failure.kind === "invalid_record";
+    if (failure.kind === "too_large" || failure.kind === "unknown_topic") {
+      for (const { state } of request) this.#refreshTopic(state.topic.info.name);
     }
+    if (request.length > 1) {
+      for (const { state, items } of request) {
+        if (!this.#opts.transactional) { for (const p of items) p.maybeWritten = true; // an aborted transaction wrote nothing
+         }
+        state.retries.unshift(items);
+        state.lane.ready.add(state);
+      }
+      if (!this.#opts.transactional) await lane.lane.reset();
+      else if (this.#state === "active") {
+        this.#state = "reinit";
+        this.#safely(() => this.#opts.onNeedsActivation?.());
+      }
+    } else {
+      const [{ state, items }] = request;
+      if (byContent && items.length > 1) {
+        const half = Math.ceil(items.length / 2);
+        state.retries.unshift(items.slice(0, half), items.slice(half));
+        state.lane.ready.add(state);
+      } else {
+        for (const p of items) {
+          // Conclusive even after an earlier refused request: a record refused alone for what it is
+          // cannot have been accepted in a larger batch, and a topic that does not exist holds nothing.
+          if (byContent || failure.kind === "unknown_topic") p.maybeWritten = false;
+          this.#settle(p, byContent ? this.#refusedAlone(p, failure) : failure);
+        }
+      }
+    }
+    if (!ADMITTING.has(this.#state)) this.#leave(this.#state as "standby" | "lost" | "fenced"); // stepped down meanwhile
   }
 
   #refusedAlone(p: Pending, failure: KafkaFailure): KafkaFailure {
@@ -447,24 +379,21 @@ export class BatchingSink implements KafkaSink {
   #refreshTopic(name: string): void {
     this.#deps.catalog.forgetTopic(name);
     this.#deps.catalog.topic(name).then((info) => {
-      const t = this.#topics.get(name);
-      if (t && info) this.#topicState(info);
+      if (info && this.#topics.has(name)) this.#topicState(info);
     }, () => {});
   }
 
-  #hasWork(lane: LaneState): boolean {
-    return lane.partitions.some((s) => s.queue.length > 0 || s.retries.length > 0);
-  }
-
-  /** Stops taking records: answers every queued one (not sent, so certainly not written). */
-  #leave(state: Exclude<SinkState, "active">): void {
-    this.#state = state;
+  /** Stops taking records and answers every queued one (never sent, so not written: unless maybeWritten). */
+  #leave(next: "standby" | "lost" | "fenced"): void {
+    // "lost" never hides a step-down or a fencing that came first.
+    if (!(next === "lost" && (this.#state === "standby" || this.#state === "fenced"))) this.#state = next;
     const refusal = this.#refusal();
-    for (const t of this.#topics.values()) {
-      for (const s of t.partitions) {
+    for (const lane of this.#lanes) {
+      for (const s of lane.ready) {
         for (const p of s.queue.drain()) this.#settle(p, refusal);
         for (const part of s.retries.splice(0)) for (const p of part) this.#settle(p, refusal);
       }
+      lane.ready.clear();
     }
   }
 
@@ -482,8 +411,16 @@ export class BatchingSink implements KafkaSink {
   #settle(p: Pending, outcome: RecordPosition | KafkaFailure): void {
     if (p.settled) return;
     p.settled = true;
-    if (outcome instanceof KafkaFailure) p.reject(outcome);
-    else p.resolve(outcome);
+    if (!(outcome instanceof KafkaFailure)) p.resolve(outcome);
+    else if (!p.maybeWritten || outcome.kind === "timeout") p.reject(outcome);
+    else {
+      p.reject(
+        new KafkaFailure(
+          "timeout",
+          `${outcome.message}; an earlier request that Kafka refused may have written it`,
+        ),
+      );
+    }
     if (--this.#unsettled === 0) {
       clearInterval(this.#sweepTimer);
       this.#sweepTimer = undefined;
@@ -500,46 +437,52 @@ export class BatchingSink implements KafkaSink {
   #sweep(): void {
     const now = this.#now();
     const ms = this.#opts.publishTimeoutMs;
-    const notSent = () =>
-      new KafkaFailure("unavailable", `Kafka could not take the record within ${ms} ms; it was not written`);
-    const maybeSent = () =>
-      new KafkaFailure("timeout", `Kafka did not confirm the record within ${ms} ms; it may be written`);
-    for (const t of this.#topics.values()) {
-      for (const s of t.partitions) {
+    const notSent = new KafkaFailure(
+      "unavailable",
+      `Kafka could not take the record within ${ms} ms; it was not written`,
+    );
+    const maybeSent = new KafkaFailure(
+      "timeout",
+      `Kafka did not confirm the record within ${ms} ms; it may be written`,
+    );
+    for (const lane of this.#lanes) {
+      for (const s of lane.ready) {
         // Deadlines grow along a queue: only its head can be due.
         for (let p = s.queue.peek(); p !== undefined && p.deadline <= now; p = s.queue.peek()) {
           s.queue.shift();
-          this.#settle(p, notSent());
+          this.#settle(p, notSent);
         }
-        for (const part of s.retries) {
-          for (const p of part) {
-            // Without a transaction, a part of a refused request may have been written already.
-            if (p.deadline <= now) this.#settle(p, this.#opts.transactional ? notSent() : maybeSent());
-          }
-        }
+        for (const part of s.retries) for (const p of part) if (p.deadline <= now) this.#settle(p, notSent);
+      }
+      for (const { items } of lane.inFlight ?? []) {
+        for (const p of items) if (p.deadline <= now) this.#settle(p, maybeSent);
       }
     }
     for (const waiting of this.#awaitingTopic.values()) {
-      for (const p of waiting) if (p.deadline <= now) this.#settle(p, notSent());
+      for (const p of waiting) if (p.deadline <= now) this.#settle(p, notSent);
     }
-    for (const lane of this.#lanes) {
-      for (const { items } of lane.inFlight ?? []) {
-        for (const p of items) if (p.deadline <= now) this.#settle(p, maybeSent());
-      }
-    }
+  }
+
+  #safely(fn: () => void): void {
+    try {
+      fn();
+    } catch { /* a listener's error is not the sink's outcome */ }
   }
 
   async #lanesIdle(): Promise<void> {
     while (this.#lanes.some((l) => l.inFlight)) await new Promise((r) => setTimeout(r, 5));
   }
 
-  async close(): Promise<void> {
-    this.#closed = true;
-    for (const lane of this.#lanes) if (lane.lingerTimer !== undefined) this.#dispatch(lane);
-    // Every record is answered by Kafka or by its deadline (the sweep keeps running).
-    if (this.#unsettled > 0) await new Promise<void>((r) => (this.#idle = r));
-    await this.#lanesIdle();
-    await Promise.all(this.#lanes.map((l) => l.lane.reset()));
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      for (const lane of this.#lanes) if (lane.lingerTimer !== undefined) this.#dispatch(lane);
+      // Every record is answered by Kafka or by its deadline (the sweep keeps running).
+      if (this.#unsettled > 0) await new Promise<void>((r) => (this.#idle = r));
+      await this.#lanesIdle();
+      for (const lane of this.#lanes) clearTimeout(lane.lingerTimer);
+      await Promise.all(this.#lanes.map((l) => l.lane.reset()));
+    })();
+    return this.#closing;
   }
 }
 

@@ -110,6 +110,7 @@ function setup(opts: Partial<BatchingSinkOptions> & { lanes?: number; topics?: T
   const topics = opts.topics ?? [topicInfo("t", 3)];
   const catalog = new FakeCatalog(Object.fromEntries(topics.map((t) => [t.name, t])));
   const errors: KafkaFailure[] = [];
+  const needsActivation: number[] = [];
   let clock = 0;
   const sink = new BatchingSink({
     lingerMs: 0,
@@ -119,6 +120,7 @@ function setup(opts: Partial<BatchingSinkOptions> & { lanes?: number; topics?: T
     publishTimeoutMs: 10_000,
     transactional: false,
     onError: (e) => errors.push(e),
+    onNeedsActivation: () => needsActivation.push(clock),
     ...opts,
   }, {
     lanes,
@@ -126,7 +128,7 @@ function setup(opts: Partial<BatchingSinkOptions> & { lanes?: number; topics?: T
     partitionForKey: (_t, partitions, key) => key[0] % partitions,
     now: () => clock,
   });
-  return { sink, lanes, kafka, catalog, errors, setClock: (ms: number) => (clock = ms) };
+  return { sink, lanes, kafka, catalog, errors, needsActivation, setClock: (ms: number) => (clock = ms) };
 }
 
 const enc = new TextEncoder();
@@ -238,7 +240,9 @@ Deno.test("sink: a request Kafka refuses for its content is split until the bad 
     p1,
     sent.filter((r) => r.partition === 1 && r !== poison).map((r) => new TextDecoder().decode(r.value)),
   );
-  assert.ok(lanes[0].resets >= 2, "a fresh producer after each refused request");
+  // Only the first request carried several batches (which Kafka may have partly written):
+  // a refused single batch was not appended, so its producer stays.
+  assert.equal(lanes[0].resets, 1, "a fresh producer after the refused multi-batch request only");
   assert.equal(errors.length, 0, "a refused record is not a Kafka error");
   await sink.close();
 });
@@ -311,23 +315,30 @@ Deno.test("sink: failures map to honest kinds, and a fresh producer follows each
   await sink.close();
 });
 
-Deno.test("sink (HA): refuses until activated; fencing stops it; a record's fault does not", async () => {
-  const { sink, lanes, errors } = setup({ transactional: true });
+Deno.test("sink (HA): refuses until activated; fencing stops it; a record's fault never re-takes the id itself", async () => {
+  const { sink, lanes, errors, needsActivation } = setup({ transactional: true });
   const refused = await track(sink.send(rec("early")));
   assert.ok(!refused.ok && refused.error.kind === "fenced");
   await sink.activate();
   assert.equal(lanes[0].activations, 1);
   assert.ok((await track(sink.send(rec("ok")))).ok);
 
-  lanes[0].refuse = (b) =>
-    b[0].records.length > 1 || b.length > 1 ? new KafkaFailure("too_large", "MESSAGE_TOO_LARGE") : undefined;
+  // A refused request of several batches: its parts wait for a fresh epoch, which only the HA node takes.
+  lanes[0].refuse = (b) => b.length > 1 ? new KafkaFailure("too_large", "MESSAGE_TOO_LARGE") : undefined;
   lanes[0].held = true;
   const parts = [0, 1, 2].map((partition) => track(sink.send(rec("p", { partition }))));
   await new Promise((r) => setTimeout(r, 5));
   lanes[0].release();
-  for (const o of await Promise.all(parts)) assert.ok(o.ok, "split and written");
-  assert.ok(sink.active, "a record's fault keeps the node live");
-  assert.ok(lanes[0].activations >= 2, "a fresh producer epoch after the aborted transaction");
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(needsActivation.length, 1, "the HA node is asked for a fresh epoch");
+  assert.equal(lanes[0].activations, 1, "the sink did not take the id itself");
+  assert.equal(sink.active, false);
+  const callsBefore = lanes[0].calls.length;
+  const waiting = track(sink.send(rec("queued meanwhile", { partition: 0 })));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(lanes[0].calls.length, callsBefore, "nothing is sent until the epoch is fresh");
+  await sink.activate(); // what HaNode.reactivate() does while live
+  for (const o of await Promise.all([...parts, waiting])) assert.ok(o.ok, "written after re-activation");
   assert.equal(errors.length, 0);
 
   lanes[0].refuse = () => new KafkaFailure("fenced", "PRODUCER_FENCED");
@@ -344,6 +355,105 @@ Deno.test("sink (HA): refuses until activated; fencing stops it; a record's faul
   const after = await track(sink.send(rec("c")));
   assert.ok(!after.ok && after.error.kind === "fenced");
   await sink.close();
+});
+
+Deno.test("sink (HA): nothing is sent while activate() is still taking the id", async () => {
+  const { sink, lanes } = setup({ transactional: true });
+  let finish!: () => void;
+  lanes[0].activate = () => {
+    lanes[0].activations++;
+    return new Promise<void>((r) => (finish = r));
+  };
+  const activating = sink.activate();
+  await new Promise((r) => setTimeout(r, 1));
+  const o = track(sink.send(rec("early but admitted")));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(lanes[0].calls.length, 0);
+  finish();
+  await activating;
+  assert.ok((await o).ok);
+  await sink.close();
+});
+
+Deno.test("sink: a batch without an offset fails its request, and a fresh producer follows", async () => {
+  const { sink, lanes } = setup();
+  const real = lanes[0].produce.bind(lanes[0]);
+  lanes[0].produce = async (b) => (await real(b)).map(() => "-1");
+  const o = await track(sink.send(rec("x")));
+  assert.ok(!o.ok && o.error.kind === "timeout");
+  assert.equal(lanes[0].resets, 1);
+  await sink.close();
+});
+
+Deno.test("sink: parts of a refused multi-batch request are never nacked as 'not written'", async () => {
+  const { sink, lanes } = setup({ lanes: 1 });
+  lanes[0].held = true;
+  lanes[0].refuse = (b) => b.length > 1 ? new KafkaFailure("too_large", "MESSAGE_TOO_LARGE") : undefined;
+  const parts = [0, 1, 2].map((partition) => track(sink.send(rec("p", { partition }))));
+  await new Promise((r) => setTimeout(r, 5));
+  lanes[0].refuse = (b) =>
+    b.length > 1
+      ? new KafkaFailure("too_large", "MESSAGE_TOO_LARGE")
+      : new KafkaFailure("unavailable", "down");
+  lanes[0].release();
+  for (const o of await Promise.all(parts)) {
+    assert.ok(!o.ok && o.error.kind === "timeout", "the first request may have written it");
+  }
+  await sink.close();
+});
+
+Deno.test("sink: records refused for their topic are answered per topic; other topics' records are written", async () => {
+  const { sink, lanes, kafka } = setup({ lanes: 1, topics: [topicInfo("t", 1), topicInfo("gone", 1)] });
+  lanes[0].refuse = (b) =>
+    b.some((x) => x.topic === "gone")
+      ? new KafkaFailure("unknown_topic", "UNKNOWN_TOPIC_OR_PARTITION")
+      : undefined;
+  await track(sink.send(rec("warm", { topic: "gone" }))); // known to the catalog now
+  lanes[0].held = true;
+  const good = rec("good");
+  const outcomes = [track(sink.send(good)), track(sink.send(rec("lost", { topic: "gone" })))];
+  await new Promise((r) => setTimeout(r, 5));
+  lanes[0].release();
+  const [og, ogone] = await Promise.all(outcomes);
+  assertAckedAtPosition(kafka, good, og);
+  assert.ok(!ogone.ok && ogone.error.kind === "unknown_topic");
+  await sink.close();
+});
+
+Deno.test("sink: splitting one client's bad batch does not stall the lane's other partitions", async () => {
+  const { sink, lanes, kafka } = setup({ lanes: 1, topics: [topicInfo("t", 2)] });
+  lanes[0].refuse = (b) =>
+    b.some((x) => x.records.some((r) => r.value.byteLength === 7))
+      ? new KafkaFailure("invalid_record", "INVALID_RECORD")
+      : undefined;
+  lanes[0].held = true;
+  const bad = Array.from({ length: 64 }, () => track(sink.send(rec(7, { partition: 0 }))));
+  await new Promise((r) => setTimeout(r, 5));
+  const other = rec("other", { partition: 1 });
+  const otherOutcome = track(sink.send(other));
+  lanes[0].release();
+  assertAckedAtPosition(kafka, other, await otherOutcome);
+  const callsWhenOtherAcked = lanes[0].calls.length;
+  for (const o of await Promise.all(bad)) assert.ok(!o.ok && o.error.kind === "invalid_record");
+  assert.ok(callsWhenOtherAcked < 5, `the other partition waited for ${callsWhenOtherAcked} requests`);
+  await sink.close();
+});
+
+Deno.test("sink: keyless records for a compacted topic are refused before Kafka sees them", async () => {
+  const { sink, lanes } = setup({ topics: [{ ...topicInfo("t", 1), compacted: true }] });
+  const o = await track(sink.send(rec("no key")));
+  assert.ok(!o.ok && o.error.kind === "rejected");
+  assert.match(o.error.message, /compacted/);
+  assert.ok((await track(sink.send(rec("keyed", { key: new Uint8Array([1]) })))).ok);
+  assert.equal(lanes[0].calls.length, 1);
+  await sink.close();
+});
+
+Deno.test("sink: close twice waits both times", async () => {
+  const { sink } = setup({ lingerMs: 30 });
+  const o = track(sink.send(rec("x")));
+  await Promise.all([sink.close(), sink.close()]);
+  assert.ok((await o).ok);
 });
 
 Deno.test("sink: close waits for records handed over, then drops the producers", async () => {

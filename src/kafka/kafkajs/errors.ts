@@ -4,8 +4,12 @@
  *
  * kafkajs wraps errors (a retry that gave up wraps the last attempt's error in
  * `cause`), so the whole chain is read. A Kafka error code answered by the broker
- * is authoritative; anything else that happens after a request may have left
- * (a timeout, a dropped connection) leaves the outcome unknown.
+ * is taken as the outcome: kafkajs retries with the same sequence numbers, so had an
+ * earlier attempt been written, the broker would have answered the retry as a
+ * duplicate, with success. (Only a topic deleted, or its ACL changed, between two
+ * attempts escapes this, and kafkajs does not report earlier attempts.) Anything else
+ * that happens after a request may have left (a timeout, a dropped connection)
+ * leaves the outcome unknown.
  */
 import { KafkaFailure } from "../types.ts";
 
@@ -35,7 +39,6 @@ const REJECTED_TYPES = new Set([
 ]);
 
 interface ErrorLike {
-  name?: string;
   type?: string;
   message?: string;
   cause?: unknown;

@@ -107,8 +107,16 @@ export class KafkajsProducerLane implements ProducerLane {
       try {
         results = await tx.sendBatch(request);
       } catch (e) {
-        // Never committed, so never visible to read_committed readers: not written, whatever the error.
-        await tx.abort().catch(() => {});
+        // Never committed, so never visible to read_committed readers (the bridge's own, kcat's
+        // default): not written, whatever the error. read_uncommitted readers do see aborted records.
+        try {
+          await tx.abort();
+        } catch (abortError) {
+          throw new KafkaFailure(
+            "unavailable",
+            `could not abort a refused transaction (${classify(e).message}): ${classify(abortError).message}`,
+          );
+        }
         throw classify(e);
       }
       try {
@@ -125,7 +133,18 @@ export class KafkajsProducerLane implements ProducerLane {
     }
     const base = new Map<string, string | undefined>();
     for (const r of results) base.set(`${r.topicName}\u0000${r.partition}`, r.baseOffset);
-    return batches.map((b) => base.get(`${b.topic}\u0000${b.partition}`) ?? "-1");
+    return batches.map((b) => {
+      const offset = base.get(`${b.topic}\u0000${b.partition}`);
+      // kafkajs can resolve without a partition it moved to another leader mid-retry; it
+      // may have been written, and its sequence numbers are rewound: a failed request.
+      if (offset === undefined) {
+        throw new KafkaFailure(
+          "timeout",
+          `Kafka gave no result for ${b.topic}/${b.partition}; it may be written`,
+        );
+      }
+      return offset;
+    });
   }
 }
 
