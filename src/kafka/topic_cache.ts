@@ -7,12 +7,17 @@
  *   created later is found), and once `maxEntries` is reached an entry not used since it
  *   was last considered goes (second chance, an LRU approximation that costs a hit only a
  *   flag write): a client trying random names cannot grow memory, nor push out topics in use.
+ * - A found topic whose entry expired is still answered from the cache while one
+ *   lookup refreshes it (for up to another `ttlMs`), so busy topics never stall on a
+ *   refresh.
  * - A failed lookup (Kafka unreachable) is not cached.
  */
-export interface TopicCacheOptions {
+export interface TopicCacheOptions<T> {
   maxEntries: number;
   ttlMs: number;
   negativeTtlMs: number;
+  /** A TTL for this answer instead of ttlMs (e.g. shorter for limits that could not be read). */
+  ttlFor?: (value: T) => number | undefined;
   now?: () => number;
 }
 
@@ -30,7 +35,7 @@ export class TopicCache<T> {
 
   constructor(
     readonly lookup: (name: string) => Promise<T | null>,
-    readonly opts: TopicCacheOptions,
+    readonly opts: TopicCacheOptions<T>,
   ) {
     this.#now = opts.now ?? (() => performance.now());
   }
@@ -43,9 +48,13 @@ export class TopicCache<T> {
   peek(name: string): T | null | undefined {
     const e = this.#entries.get(name);
     if (!e) return undefined;
-    if (e.expires <= this.#now()) {
-      this.#entries.delete(name);
-      return undefined;
+    const now = this.#now();
+    if (e.expires <= now) {
+      if (e.value === null || e.expires + this.opts.ttlMs <= now) {
+        this.#entries.delete(name);
+        return undefined;
+      }
+      void this.#lookUp(name).catch(() => {}); // stale but usable: refresh behind the caller's back
     }
     e.used = true;
     return e.value;
@@ -54,6 +63,10 @@ export class TopicCache<T> {
   get(name: string): Promise<T | null> {
     const hit = this.peek(name);
     if (hit !== undefined) return Promise.resolve(hit);
+    return this.#lookUp(name);
+  }
+
+  #lookUp(name: string): Promise<T | null> {
     let pending = this.#inflight.get(name);
     if (!pending) {
       pending = this.lookup(name).then((value) => {
@@ -80,7 +93,7 @@ export class TopicCache<T> {
         this.#entries.set(oldest, entry);
       }
     }
-    const ttl = value === null ? this.opts.negativeTtlMs : this.opts.ttlMs;
+    const ttl = value === null ? this.opts.negativeTtlMs : this.opts.ttlFor?.(value) ?? this.opts.ttlMs;
     this.#entries.set(name, { value, expires: this.#now() + ttl, used: false });
   }
 }

@@ -54,8 +54,42 @@ Deno.test("topic cache: 'does not exist' expires sooner than a found topic", asy
   t.advance(150);
   assert.deepEqual(t.cache.peek("gone"), undefined);
   assert.deepEqual(t.cache.peek("here"), 1);
-  t.advance(1000);
-  assert.deepEqual(t.cache.peek("here"), undefined);
+  t.advance(2100);
+  assert.deepEqual(t.cache.peek("here"), undefined, "gone after twice its TTL");
+});
+
+Deno.test("topic cache: an expired topic is served while one lookup refreshes it", async () => {
+  const t = setup();
+  void t.cache.get("busy");
+  await t.answer("busy", 3);
+  t.advance(1001);
+  assert.deepEqual(t.cache.peek("busy"), 3, "stale, still served");
+  assert.deepEqual(t.cache.peek("busy"), 3);
+  assert.deepEqual(t.calls, ["busy", "busy"], "one refresh, not one per caller");
+  await t.answer("busy", 6);
+  t.advance(500);
+  assert.deepEqual(t.cache.peek("busy"), 6, "the refreshed answer, fresh again");
+});
+
+Deno.test("topic cache: ttlFor shortens the life of some answers", async () => {
+  let now = 0;
+  const lookups: string[] = [];
+  const cache = new TopicCache<number>((n) => {
+    lookups.push(n);
+    return Promise.resolve(n === "guessed" ? -1 : 1);
+  }, {
+    maxEntries: 10,
+    ttlMs: 1000,
+    negativeTtlMs: 100,
+    ttlFor: (v) => v < 0 ? 50 : undefined,
+    now: () => now,
+  });
+  await cache.get("guessed");
+  await cache.get("known");
+  now = 60;
+  assert.equal(cache.peek("known"), 1);
+  assert.equal(cache.peek("guessed"), -1, "served while it is read again");
+  assert.deepEqual(lookups, ["guessed", "known", "guessed"]);
 });
 
 Deno.test("topic cache: bounded; an entry used since it was stored outlives unused ones", async () => {

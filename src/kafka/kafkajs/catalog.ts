@@ -31,8 +31,13 @@ export class KafkajsCatalog implements KafkaCatalog {
       maxEntries: opts.maxTopics,
       ttlMs: opts.topicTtlMs,
       negativeTtlMs: opts.unknownTopicTtlMs,
+      // Limits that could not be read are guessed: ask again soon rather than trust the guess.
+      ttlFor: (info) => this.#guessed.has(info) ? opts.unknownTopicTtlMs : undefined,
     });
   }
+
+  /** Topic infos whose limits are the configured default, because Kafka would not describe them. */
+  readonly #guessed = new WeakSet<TopicInfo>();
 
   async #ready(): Promise<Admin> {
     this.#connected ??= this.#admin.connect().catch((e) => {
@@ -67,25 +72,36 @@ export class KafkajsCatalog implements KafkaCatalog {
       return null;
     }
     if (partitions === 0) return null;
-    return { name, partitions, maxMessageBytes: await this.#maxMessageBytes(name) };
+    const configs = await this.#topicConfigs(name);
+    const maxMessageBytes = Number(configs?.get("max.message.bytes"));
+    const info: TopicInfo = {
+      name,
+      partitions,
+      maxMessageBytes: Number.isSafeInteger(maxMessageBytes) && maxMessageBytes > 0
+        ? maxMessageBytes
+        : this.opts.defaultMaxMessageBytes,
+      compacted: configs?.get("cleanup.policy")?.split(",").includes("compact") ?? false,
+    };
+    if (!configs) this.#guessed.add(info);
+    return info;
   }
 
-  /** The topic's max.message.bytes (its own, or the broker's default that it inherits). */
-  async #maxMessageBytes(name: string): Promise<number> {
+  /** The topic's limits (its own, or the broker defaults it inherits); undefined when Kafka will not say. */
+  async #topicConfigs(name: string): Promise<Map<string, string> | undefined> {
     try {
       const admin = await this.#ready();
       const res = await admin.describeConfigs({
-        resources: [{ type: ConfigResourceTypes.TOPIC, name, configNames: ["max.message.bytes"] }],
+        resources: [{
+          type: ConfigResourceTypes.TOPIC,
+          name,
+          configNames: ["max.message.bytes", "cleanup.policy"],
+        }],
         includeSynonyms: false,
       });
-      const value = Number(
-        res.resources[0]?.configEntries.find((c) => c.configName === "max.message.bytes")?.configValue,
-      );
-      if (Number.isSafeInteger(value) && value > 0) return value;
+      return new Map(res.resources[0]?.configEntries.map((c) => [c.configName, c.configValue]));
     } catch {
-      // Not allowed to describe, or an old broker: the configured default stands in.
+      return undefined; // not allowed to describe, or an old broker: the configured default stands in
     }
-    return this.opts.defaultMaxMessageBytes;
   }
 
   async offsetsForTimestamp(topic: string, timestamp: number): Promise<Record<string, string>> {
