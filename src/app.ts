@@ -70,6 +70,9 @@ export async function runBridge(
       if (e.kind === "fenced" && ha?.isLive) void ha.demote(e.message, "fenced");
       else void health.check();
     },
+    // After a refused request Kafka may have partly written, the producer needs a fresh epoch;
+    // the HA node takes the id again only while this node is live (a zombie never does).
+    onNeedsActivation: () => void ha?.reactivate(),
   }, { lanes, catalog, partitionForKey });
   const source = new KafkajsSource(kafka, config.kafka.consumer, log);
   const topics = new TopicPolicy(config.topics);

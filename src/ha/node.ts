@@ -141,13 +141,21 @@ export class HaNode implements NodeIdentity {
     });
   }
 
-  /** After a Kafka error the sink lets go of its producer; the live takes it back once Kafka answers. */
+  /**
+   * After a Kafka error (or a refused request that needs a fresh producer epoch) the sink
+   * waits; the live takes the id back once Kafka answers, and only while it is live.
+   */
   async reactivate(): Promise<void> {
     if (this.#role !== "live" || this.#reactivating || this.actions.isActive()) return;
     this.#reactivating = true;
     try {
-      await this.#serial(() => this.actions.activate());
-      this.log.info({ ha: true, epoch: this.#epoch }, "live: producer re-activated after a Kafka error");
+      // Checked again in turn: a step-down queued ahead must not be followed by taking the id back.
+      const done = await this.#serial(async () => {
+        if (this.#role !== "live") return false;
+        await this.actions.activate();
+        return true;
+      });
+      if (done) this.log.info({ ha: true, epoch: this.#epoch }, "live: producer re-activated");
     } catch (e) {
       this.log.debug({ err: (e as Error).message }, "re-activation failed; will retry");
     } finally {
