@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import { HaCluster } from "./helpers/ha.ts";
 import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
 import { kcatRead } from "./helpers/kcat.ts";
-import { assertAckedInKafka, FailoverPublisher } from "./helpers/publisher.ts";
 import { UdpRelay } from "./helpers/udp_relay.ts";
 import { freePort } from "./helpers/ha.ts";
 
