@@ -20,6 +20,7 @@ import { freePort } from "../tests/helpers/ha.ts";
 import { createTopics } from "../tests/helpers/kafka.ts";
 import type { TestClient } from "../tests/helpers/ws_client.ts";
 import { median, percentile } from "./stats.ts";
+import { cpuSeconds } from "./proc_stats.ts";
 import { formatMarkdown, startProfile, summarize } from "./cpu_profile.ts";
 
 process.removeAllListeners("warning"); // kafkajs' harmless negative-timer warning
@@ -40,6 +41,7 @@ if (opts.help) {
   );
   Deno.exit(0);
 }
+const ROOT = new URL("../", import.meta.url).pathname;
 const N = Number(opts.records), SIZE = Number(opts.size), ROUNDS = Number(opts.rounds);
 const brokers = Deno.env.get("KAFKA_BROKERS") ?? "127.0.0.1:19092";
 Deno.env.set("KAFKA_BROKERS", brokers);
@@ -168,17 +170,56 @@ const times: Record<string, number[]> = {
   "bridge HA, transactional (4 clients)": [],
 };
 const lat: number[] = [];
+
+/**
+ * CPU used per record by each process on the machine's two cores: the bench process (the
+ * kafkajs producer, or the bridge's WebSocket clients), the bridge, and the local broker.
+ * This says where the time goes when the bridge is slower than kafkajs.
+ */
+const brokerPid = (() => {
+  try {
+    return Number(Deno.readTextFileSync(`${ROOT}.kafka/${brokers.split(":").pop()}/broker.pid`).trim());
+  } catch {
+    return undefined; // a remote cluster: its CPU is not ours to read
+  }
+})();
+const cpu: Record<string, { bench: number[]; bridge: number[]; broker: number[] }> = {};
+async function measured(
+  name: string,
+  bridgePid: number | undefined,
+  run: () => Promise<number>,
+): Promise<number> {
+  const read = () => ({
+    bench: cpuSeconds("self"),
+    bridge: bridgePid ? cpuSeconds(bridgePid) : 0,
+    broker: brokerPid ? cpuSeconds(brokerPid) : 0,
+  });
+  const before = read();
+  const ms = await run();
+  const after = read();
+  const c = cpu[name] ??= { bench: [], bridge: [], broker: [] };
+  for (const k of ["bench", "bridge", "broker"] as const) c[k].push(((after[k] - before[k]) * 1e6) / N);
+  times[name].push(ms);
+  return ms;
+}
+
 try {
   await bridgeRun(topic, one); // warm-up: connections, metadata, JIT
   for (let r = 1; r <= ROUNDS; r++) {
     times.kcat.push(await kcatRun(topic));
-    times.kafkajs.push(await kafkajsRun(topic, false));
-    times["kafkajs, same records (4 headers)"].push(await kafkajsRun(topic, true));
-    const b1 = await bridgeRun(topic, one);
-    times["bridge (1 client)"].push(b1.ms);
-    lat.push(...b1.latencies);
-    times["bridge (4 clients)"].push((await bridgeRun(topic, four)).ms);
-    times["bridge HA, transactional (4 clients)"].push((await bridgeRun(topic, haFour)).ms);
+    await measured("kafkajs", undefined, () => kafkajsRun(topic, false));
+    await measured("kafkajs, same records (4 headers)", undefined, () => kafkajsRun(topic, true));
+    await measured("bridge (1 client)", bridge.pid, async () => {
+      const b1 = await bridgeRun(topic, one);
+      lat.push(...b1.latencies);
+      return b1.ms;
+    });
+    await measured("bridge (4 clients)", bridge.pid, async () => (await bridgeRun(topic, four)).ms);
+    await measured(
+      "bridge HA, transactional (4 clients)",
+      haBridge.pid,
+      async () => (await bridgeRun(topic, haFour)).ms,
+    );
     console.error(`bench: round ${r}/${ROUNDS} done`);
   }
   if (opts.profile) {
@@ -206,6 +247,17 @@ const table = [
   "| path | records/s | vs kafkajs | vs kafkajs, same records | vs kcat |",
   "|---|---|---|---|---|",
   ...rows,
+  "",
+  "CPU per record, µs (median of rounds; the bench process runs the kafkajs producer or the bridge's clients):",
+  "",
+  "| path | bench process | bridge | broker | total |",
+  "|---|---|---|---|---|",
+  ...Object.entries(cpu).map(([name, c]) => {
+    const [b, br, k] = [median(c.bench), median(c.bridge), median(c.broker)];
+    return `| ${name} | ${b.toFixed(1)} | ${br.toFixed(1)} | ${brokerPid ? k.toFixed(1) : "n/a"} | ${
+      (b + br + k).toFixed(1)
+    } |`;
+  }),
   "",
   `Bridge publish-to-ack latency (1 client, window ${WINDOW}): p50 ${
     percentile(lat, 0.5).toFixed(1)

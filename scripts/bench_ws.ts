@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { WebSocketServer } from "ws";
 import { freePort } from "../tests/helpers/ha.ts";
 import { median, percentile } from "./stats.ts";
+import { cpuSeconds, rssBytes } from "./proc_stats.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -98,19 +99,10 @@ async function startServer(transport: Transport): Promise<Server> {
   const { value } = await reader.read();
   if (!value?.includes("ready")) throw new Error(`${transport} server did not start`);
   reader.releaseLock();
-  const ticks = 100; // USER_HZ on Linux
   return {
     url: `ws://127.0.0.1:${port}/ws`,
-    cpuSeconds: () => {
-      // Fields after the ")" of /proc/<pid>/stat: utime and stime are the 12th and 13th.
-      const stat = Deno.readTextFileSync(`/proc/${child.pid}/stat`);
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return (Number(fields[11]) + Number(fields[12])) / ticks;
-    },
-    rssBytes: () => {
-      const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
-      return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
-    },
+    cpuSeconds: () => cpuSeconds(child.pid),
+    rssBytes: () => rssBytes(child.pid),
     stop: async () => {
       child.kill("SIGKILL");
       await child.status;
