@@ -73,6 +73,10 @@ export async function runBridge(
     // After a refused request Kafka may have partly written, the producer needs a fresh epoch;
     // the HA node takes the id again only while this node is live (a zombie never does).
     onNeedsActivation: () => void ha?.reactivate(),
+    onRequestDone: (records, ms) => {
+      metrics.produceRequestSeconds.observe(ms / 1000);
+      metrics.produceRequestRecords.observe(records);
+    },
   }, { lanes, catalog, partitionForKey });
   const source = new KafkajsSource(kafka, config.kafka.consumer, log);
   const topics = new TopicPolicy(config.topics);

@@ -155,6 +155,8 @@ Deno.test("http: /healthz, /readyz and /metrics", async () => {
         "edge_bridge_nacks_total",
         "edge_bridge_deliveries_total",
         "edge_bridge_publish_ack_seconds",
+        "edge_bridge_kafka_produce_seconds",
+        "edge_bridge_kafka_produce_records",
         "edge_bridge_kafka_errors_total",
         "edge_bridge_consumer_lag",
         "edge_bridge_kafka_up",

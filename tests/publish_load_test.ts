@@ -54,6 +54,14 @@ Deno.test("publish load: 4 clients x 250 in flight x 5,000 B keyless records are
       assert.equal(r.payload, `${a.id}:`.padEnd(5000, "x"));
     }
     assert.ok(new Set(records.map((r) => r.partition)).size > 1, "keyless records spread over partitions");
+    const metrics = await (await fetch(`${bridge.httpUrl}/metrics`)).text();
+    const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1]);
+    assert.equal(
+      metric("edge_bridge_kafka_produce_records_sum"),
+      1000,
+      "confirmed requests carried every record once",
+    );
+    assert.ok(metric("edge_bridge_kafka_produce_records_count") > 1, "in several requests");
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await bridge.stop();

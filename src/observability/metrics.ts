@@ -50,6 +50,18 @@ export class BridgeMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  readonly produceRequestSeconds = new client.Histogram({
+    name: "edge_bridge_kafka_produce_seconds",
+    help: "Duration of each produce request the bridge sent to Kafka (in HA mode, with its transaction)",
+    buckets: [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+  readonly produceRequestRecords = new client.Histogram({
+    name: "edge_bridge_kafka_produce_records",
+    help: "Records carried by each produce request",
+    buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+    registers: [this.registry],
+  });
   readonly kafkaErrors = new client.Counter({
     name: "edge_bridge_kafka_errors_total",
     help: "Errors returned by Kafka or the Kafka client, by operation",

@@ -44,6 +44,8 @@ export interface BatchingSinkOptions extends CutLimits {
   transactional: boolean;
   /** Failures that say something about Kafka or the HA role (not about a record). */
   onError?(e: KafkaFailure): void;
+  /** Each request Kafka confirmed: how many records it carried and how long it took. */
+  onRequestDone?(records: number, ms: number): void;
   /**
    * HA: the producer needs a fresh epoch (after a refused request that Kafka may have
    * partly written). Only the HA node may take the pair's id again, once it knows this
@@ -282,6 +284,7 @@ export class BatchingSink implements KafkaSink {
       return { topic: state.topic.info.name, partition: state.partition, records };
     });
     let firsts: number[];
+    const started = this.#now();
     try {
       const bases = await lane.lane.produce(batches);
       firsts = request.map(({ items }, i) => {
@@ -295,6 +298,9 @@ export class BatchingSink implements KafkaSink {
     } catch (e) {
       return await this.#failed(lane, request, asFailure(e, true));
     }
+    let records = 0;
+    for (const { items } of request) records += items.length;
+    this.#safely(() => this.#opts.onRequestDone?.(records, this.#now() - started));
     request.forEach(({ state, items }, i) => {
       const topic = state.topic.info.name, partition = state.partition;
       for (let j = 0; j < items.length; j++) {
