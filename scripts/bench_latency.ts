@@ -73,6 +73,8 @@ interface Result {
   ack: number[]; // ms, measured publishes only
   delivery: number[];
   nacks: Record<string, number>;
+  /** The bridge's own produce requests in the measured window: p50 and p99, as histogram bucket bounds. */
+  kafka: [string, string];
   unanswered: number; // publishes (of all phases) with neither ack nor nack after the drain
   undelivered: number; // acked records (of all phases) the subscriber never saw
 }
@@ -176,6 +178,9 @@ async function measure(bridge: BridgeProcess, mode: string, rate: number): Promi
       const i = Number(f.value.slice(0, f.value.indexOf("|")));
       if (i >= warm) delivery.push(now - sentAt[i]);
     });
+    // The bridge's produce requests are read at the end of the warm-up and after the drain.
+    let atWarm: Promise<Map<number, number>> | undefined;
+    const warmTimer = setTimeout(() => (atWarm = produceBuckets(bridge)), WARMUP * 1000);
     const sendMs = await publishAtRate(pub, topic, rate, total, sentAt);
     console.error(
       `bench:latency: ${mode} at ${rate} msg/s: sent ${total} in ${(sendMs / 1000).toFixed(2)} s`,
@@ -184,11 +189,38 @@ async function measure(bridge: BridgeProcess, mode: string, rate: number): Promi
       .catch(() =>
         console.error(`bench:latency: ${mode} ${rate}: not all answered/delivered after the drain`)
       );
+    clearTimeout(warmTimer);
+    const [before, after] = [await (atWarm ?? Promise.resolve(new Map())), await produceBuckets(bridge)];
+    const kafka: [string, string] = [bucketQuantile(before, after, 0.5), bucketQuantile(before, after, 0.99)];
     const [unanswered, undelivered] = [total - answered, Math.max(0, acked - delivered)];
-    return { mode, rate, sent: total - warm, ack, delivery, nacks, unanswered, undelivered };
+    return { mode, rate, sent: total - warm, ack, delivery, nacks, kafka, unanswered, undelivered };
   } finally {
     await Promise.all(clients.map((c) => c.close()));
   }
+}
+
+/** The bridge's histogram of produce-request durations: cumulative count per upper bound (s). */
+async function produceBuckets(bridge: BridgeProcess): Promise<Map<number, number>> {
+  const text = await (await fetch(`${bridge.httpUrl}/metrics`)).text();
+  const buckets = new Map<number, number>();
+  for (
+    const [, le, n] of text.matchAll(/^edge_bridge_kafka_produce_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)
+  ) {
+    buckets.set(le === "+Inf" ? Infinity : Number(le), Number(n));
+  }
+  return buckets;
+}
+
+/** The q-quantile of the requests between two scrapes, as "<= bound ms" (a histogram knows no better). */
+function bucketQuantile(before: Map<number, number>, after: Map<number, number>, q: number): string {
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  if (total === 0) return "-";
+  for (const [le, n] of [...after].sort((a, b) => a[0] - b[0])) {
+    if (n - (before.get(le) ?? 0) >= q * total) {
+      return le === Infinity ? "> max" : `<= ${+(le * 1000).toFixed(1)}`;
+    }
+  }
+  return "-";
 }
 
 const ms = (xs: number[], p: number) => (xs.length ? percentile(xs, p).toFixed(1) : "-");
@@ -200,7 +232,7 @@ function table(results: Result[]): string {
     const nackCell = nacks ? `${nacks} (${codes.map(([c, k]) => `${c} ${k}`).join(", ")})` : "0";
     const ackCells = [0.5, 0.99, 0.999, 1].map((p) => ms(r.ack, p));
     const deliveryCells = [0.5, 0.99, 0.999].map((p) => ms(r.delivery, p));
-    const cells = [r.mode, r.rate, r.sent, r.ack.length, nackCell, ...ackCells, ...deliveryCells];
+    const cells = [r.mode, r.rate, r.sent, r.ack.length, nackCell, ...ackCells, ...deliveryCells, ...r.kafka];
     return `| ${cells.join(" | ")} |`;
   });
   const notes = results.filter((r) => r.unanswered || r.undelivered).map((r) =>
@@ -213,10 +245,12 @@ function table(results: Result[]): string {
     `${opts.keyed ? "keyed (64 keys)" : "keyless"}; latencies in ms.`,
     "",
     "| mode | rate msg/s | sent | acked | nacks | ack p50 | ack p99 | ack p99.9 | ack max | " +
-    "delivery p50 | delivery p99 | delivery p99.9 |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "delivery p50 | delivery p99 | delivery p99.9 | Kafka request p50 | Kafka request p99 |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
+    "Kafka request: the bridge's own produce requests in the measured window (its " +
+    "edge_bridge_kafka_produce_seconds histogram), as bucket bounds.",
     `Bridge settings: ${opts.set.length ? opts.set.join(", ") : "defaults"}.`,
     ...notes,
   ].join("\n");
