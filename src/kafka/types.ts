@@ -110,9 +110,10 @@ export interface SourceOptions {
 /**
  * Hands one message to its subscriber. Resolves true once it is sent, false when
  * the subscription ended. It may wait for credit for as long as it likes: the
- * source keeps the Kafka group alive meanwhile and fetches nothing more.
+ * source keeps the Kafka group alive meanwhile and fetches nothing more. When
+ * `cancel` aborts (the partition was revoked), a message still waiting is dropped.
  */
-export type DeliverFn = (d: Delivery) => Promise<boolean>;
+export type DeliverFn = (d: Delivery, cancel?: AbortSignal) => Promise<boolean>;
 
 export interface SourceEvents {
   onLag?(partition: number, lag: number): void;

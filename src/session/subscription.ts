@@ -52,18 +52,33 @@ export class Subscription {
   }
 
   /** The source's DeliverFn: resolves true once the message is on the socket. */
-  deliver = (d: Delivery): Promise<boolean> => {
+  deliver = (d: Delivery, cancel?: AbortSignal): Promise<boolean> => {
     if (this.#stopped) return Promise.resolve(false);
+    // A message still waiting belongs to a batch the source gave up on (a rebalance): never send it later.
+    this.#dropWaiting();
     if (this.#canSend()) {
       this.#send(d);
       return Promise.resolve(true);
     }
     this.hooks.onPendingChange(1);
     return new Promise((resolve) => {
-      this.#waiting = { delivery: d, resolve, since: performance.now() };
+      const waiting = { delivery: d, resolve, since: performance.now() };
+      this.#waiting = waiting;
+      cancel?.addEventListener("abort", () => {
+        if (this.#waiting === waiting) this.#dropWaiting();
+      }, { once: true });
       this.#watchIfNeeded();
     });
   };
+
+  #dropWaiting(): void {
+    const w = this.#waiting;
+    if (!w) return;
+    this.#waiting = undefined;
+    this.#unwatch();
+    this.hooks.onPendingChange(-1);
+    w.resolve(false);
+  }
 
   grant(n: number): void {
     this.#credit = Math.min(this.limits.maxCredit, this.#credit + n);
@@ -74,13 +89,8 @@ export class Subscription {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#dropWaiting();
     this.#unwatch();
-    const w = this.#waiting;
-    this.#waiting = undefined;
-    if (w) {
-      this.hooks.onPendingChange(-1);
-      w.resolve(false);
-    }
   }
 
   #canSend(): boolean {

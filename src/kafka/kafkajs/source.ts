@@ -4,6 +4,12 @@
  * own and never commit. Delivery waits for subscriber credit inside eachBatch, so
  * at most one fetch per subscription is held in memory; the group is kept alive
  * with heartbeats while it waits.
+ *
+ * A broadcast subscriber's place is its own: the source remembers the offset after
+ * the last record it handed over, per partition, and seeks there on every group
+ * join. kafkajs starts a fresh offset manager on each join (a broker restart, a
+ * crash it restarts from), which without that seek would begin again at `from`:
+ * replaying from earliest, or skipping to latest.
  */
 import type { Consumer, Kafka } from "kafkajs";
 import type { Config } from "../../config/schema.ts";
@@ -39,7 +45,13 @@ export class KafkajsSource implements KafkaSource {
       // A stopping consumer waits for its fetch in flight: keep that short, so drains and handovers are quick.
       maxWaitTimeInMs: 1000,
       allowAutoTopicCreation: false,
-      retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 2000 },
+      retry: {
+        retries: 10,
+        initialRetryTime: 100,
+        maxRetryTime: 2000,
+        // kafkajs restarts a crashed consumer by itself: never one whose subscription has ended.
+        restartOnFailure: () => Promise.resolve(!stopped),
+      },
     });
     let stopped = false;
     const handle: SourceHandle = {
@@ -64,7 +76,12 @@ export class KafkajsSource implements KafkaSource {
       const restart = (ev.payload as { restart?: boolean }).restart;
       if (!restart && !stopped) events.onFatal?.(ev.payload.error);
     });
-    if (opts.startOffsets) this.#seekOnJoin(consumer, opts.topic, opts.startOffsets);
+    // The offset after the last record handed over, per partition (where `from` pinned none yet: its offsets).
+    const position = new Map<number, string>(
+      Object.entries(opts.startOffsets ?? {}).map(([p, o]) => [Number(p), o]),
+    );
+    if (opts.mode === "broadcast") this.#seekOnEveryJoin(consumer, opts.topic, position);
+    else if (opts.startOffsets) this.#seekOnFirstJoin(consumer, opts.topic, opts.startOffsets);
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.from.kind === "earliest" });
@@ -76,6 +93,9 @@ export class KafkajsSource implements KafkaSource {
           const hw = BigInt(batch.highWatermark);
           for (const m of batch.messages) {
             if (!isRunning() || isStale()) return;
+            // Cancelled when this batch goes stale while the message waits for credit: a revoked
+            // partition's message must not be sent later, on a grant of credit.
+            const waiting = new AbortController();
             const sent = deliver({
               topic: batch.topic,
               partition: batch.partition,
@@ -84,15 +104,24 @@ export class KafkajsSource implements KafkaSource {
               key: m.key ? new Uint8Array(m.key) : null,
               value: m.value ? new Uint8Array(m.value) : null,
               headers: headersOf(m.headers),
-            });
+            }, waiting.signal);
             // Waiting for credit: keep the group membership alive, and stop waiting if the consumer stops.
             let outcome: boolean | "waiting" = await raceTimeout(sent, WAIT_SLICE_MS);
             while (outcome === "waiting") {
-              if (!isRunning() || isStale()) return;
+              if (!isRunning() || isStale()) {
+                waiting.abort();
+                return;
+              }
               await heartbeat();
               outcome = await raceTimeout(sent, WAIT_SLICE_MS);
             }
-            if (!outcome) return;
+            if (!outcome) {
+              // The subscription ended (not a message superseded by a newer run): stop fetching,
+              // rather than fetch the same batch again and again.
+              if (isRunning() && !isStale()) void handle.stop();
+              return;
+            }
+            position.set(batch.partition, (BigInt(m.offset) + 1n).toString());
             resolveOffset(m.offset);
             events.onLag?.(batch.partition, Number(hw - BigInt(m.offset) - 1n));
           }
@@ -105,8 +134,8 @@ export class KafkajsSource implements KafkaSource {
     return handle;
   }
 
-  /** Explicit start offsets apply once, when the group first assigns partitions to this member. */
-  #seekOnJoin(consumer: Consumer, topic: string, offsets: Record<string, string>): void {
+  /** Group mode: explicit start offsets apply once, when the group first assigns partitions; then commits rule. */
+  #seekOnFirstJoin(consumer: Consumer, topic: string, offsets: Record<string, string>): void {
     let done = false;
     consumer.on(consumer.events.GROUP_JOIN, (ev) => {
       if (done) return;
@@ -114,6 +143,17 @@ export class KafkajsSource implements KafkaSource {
       const assigned = (ev.payload.memberAssignment as Record<string, number[]>)[topic] ?? [];
       for (const partition of assigned) {
         const offset = offsets[String(partition)];
+        if (offset !== undefined) consumer.seek({ topic, partition, offset });
+      }
+    });
+  }
+
+  /** Broadcast: every join continues where this subscriber is, whatever the broker forgot. */
+  #seekOnEveryJoin(consumer: Consumer, topic: string, position: Map<number, string>): void {
+    consumer.on(consumer.events.GROUP_JOIN, (ev) => {
+      const assigned = (ev.payload.memberAssignment as Record<string, number[]>)[topic] ?? [];
+      for (const partition of assigned) {
+        const offset = position.get(partition);
         if (offset !== undefined) consumer.seek({ topic, partition, offset });
       }
     });
