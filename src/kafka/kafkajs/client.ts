@@ -3,6 +3,7 @@ import process from "node:process";
 import { Kafka, logLevel as KafkaLogLevel } from "kafkajs";
 import type { Config } from "../../config/schema.ts";
 import type { Logger } from "../../observability/logger.ts";
+import { installVarintShim } from "./varint_shim.ts";
 
 /**
  * kafkajs' request queue computes a negative timer delay when it is not throttled
@@ -19,6 +20,7 @@ function quietKnownWarnings(log: Logger): void {
 
 export function createKafka(config: Config["kafka"], log: Logger): Kafka {
   quietKnownWarnings(log);
+  if (!installVarintShim()) log.warn("kafkajs is not the version the varint shim was written for; encoding as shipped");
   const kafkaLog = log.child({ component: "kafkajs" });
   return new Kafka({
     clientId: config.clientId,
