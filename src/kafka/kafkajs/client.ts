@@ -20,7 +20,9 @@ function quietKnownWarnings(log: Logger): void {
 
 export function createKafka(config: Config["kafka"], log: Logger): Kafka {
   quietKnownWarnings(log);
-  if (!installVarintShim()) log.warn("kafkajs is not the version the varint shim was written for; encoding as shipped");
+  if (!installVarintShim()) {
+    log.warn("kafkajs is not the version the varint shim was written for; encoding as shipped");
+  }
   const kafkaLog = log.child({ component: "kafkajs" });
   return new Kafka({
     clientId: config.clientId,
