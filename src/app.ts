@@ -8,6 +8,7 @@ import type { Coordinator } from "./ha/coordinator.ts";
 import { FileLockCoordinator } from "./ha/file_lock.ts";
 import { HeartbeatCoordinator } from "./ha/heartbeat.ts";
 import { HaNode } from "./ha/node.ts";
+import { BroadcastHub } from "./hub/hub.ts";
 import { KafkaHealth } from "./kafka/health.ts";
 import { KafkajsCatalog } from "./kafka/kafkajs/catalog.ts";
 import { createKafka } from "./kafka/kafkajs/client.ts";
@@ -80,6 +81,17 @@ export async function runBridge(
   }, { lanes, catalog, partitionForKey });
   const source = new KafkajsSource(kafka, config.kafka.consumer, log);
   const topics = new TopicPolicy(config.topics);
+  const hub = config.hub.enabled
+    ? new BroadcastHub({ source, catalog, log }, {
+      windowRecords: config.hub.windowRecords,
+      windowBytes: config.hub.windowBytes,
+      maxTopics: config.hub.maxTopics,
+      maxCatchUpReaders: config.hub.maxCatchUpReaders,
+      groupPrefix: config.kafka.consumer.groupPrefix,
+      node,
+    })
+    : undefined;
+  if (hub) metrics.watchHub(() => hub.stats());
 
   // The HA node drains through the server, which is built after it (it gates the server).
   const serverRef: { current?: BridgeServer } = {};
@@ -126,7 +138,7 @@ export async function runBridge(
   const isLive = () => ha?.isLive ?? true;
 
   const server = new BridgeServer(
-    { config, identity, sink, source, catalog, topics, metrics, log, kafkaUp: () => health.up },
+    { config, identity, sink, source, catalog, topics, metrics, log, kafkaUp: () => health.up, hub },
     {
       ready: () => ({
         ready: health.up && isLive(),
@@ -171,6 +183,7 @@ export async function runBridge(
   );
   await haLoop; // a live hands over first (drains its sessions) when failover-on-shutdown is set
   await server.shutdown(deadline);
+  await hub?.close();
   await sink.close();
   await healthLoop;
   await catalog.close();

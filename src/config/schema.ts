@@ -68,9 +68,22 @@ export const configSchema = z.object({
       sessionTimeoutMs: ms(10_000, 3_000, 300_000),
       heartbeatIntervalMs: ms(1_000, 100, 60_000),
       maxBytesPerPartition: z.number().int().min(1024).max(64 * MiB).default(1 * MiB),
+      /** How often consumers re-read topic metadata, which is how they notice partitions added to a topic. */
+      metadataMaxAgeMs: ms(30_000, 1_000),
       /** Prefixed to client group names, so bridge groups cannot collide with others. */
       groupPrefix: z.string().default("edge-bridge."),
     }).strict().default({}),
+  }).strict().default({}),
+  hub: z.object({
+    /** Serve broadcast subscriptions from one Kafka reader per topic (false: a consumer each, as before). */
+    enabled: z.boolean().default(true),
+    /** Recent records each partition's window holds for subscribers to read; older ones come from Kafka. */
+    windowRecords: z.number().int().min(1).max(10_000_000).default(10_000),
+    windowBytes: z.number().int().min(64 * 1024).max(4096 * MiB).default(16 * MiB),
+    /** Topics with broadcast subscribers at once (one reader each). */
+    maxTopics: z.number().int().min(1).max(100_000).default(1_000),
+    /** Kafka consumers reading for subscribers behind a window, across all topics; more wait their turn. */
+    maxCatchUpReaders: z.number().int().min(1).max(10_000).default(32),
   }).strict().default({}),
   topics: z.object({
     /** Glob patterns ('*' matches any run of characters) over Kafka topic names. */

@@ -82,6 +82,8 @@ export interface KafkaCatalog {
   offsetsForTimestamp(topic: string, timestamp: number): Promise<Record<string, string>>;
   /** The next offset to be written, per partition (the high watermark). */
   endOffsets(topic: string): Promise<Record<string, string>>;
+  /** The first offset Kafka still holds, per partition (retention deletes below it). */
+  earliestOffsets(topic: string): Promise<Record<string, string>>;
   /** Throws when the cluster cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -105,6 +107,11 @@ export interface SourceOptions {
   from: StartPosition;
   /** Offsets to start from per partition, resolved from `from` when it names offsets or a timestamp. */
   startOffsets?: Record<string, string>;
+  /**
+   * Broadcast: `startOffsets` names every partition the topic had; one that shows up later was
+   * created since, so all its records are new: read it from its start.
+   */
+  newPartitionsFromStart?: boolean;
 }
 
 /**

@@ -3,6 +3,7 @@
  * registry per bridge instance, so tests can run several in one process.
  */
 import client from "prom-client";
+import type { HubStats } from "../hub/hub.ts";
 
 export class BridgeMetrics {
   readonly registry = new client.Registry();
@@ -128,5 +129,54 @@ export class BridgeMetrics {
 
   render(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  /** Gauges of the broadcast hub, read when /metrics is scraped. */
+  watchHub(stats: () => Promise<HubStats>): void {
+    const registers = [this.registry];
+    const gauge = (
+      name: string,
+      help: string,
+      read: (s: HubStats, g: client.Gauge) => void,
+      labelNames: string[] = [],
+    ) =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        async collect() {
+          read(await stats(), this);
+        },
+      });
+    gauge(
+      "edge_bridge_hub_topics",
+      "Topics with a broadcast hub (one Kafka reader each)",
+      (s, g) => g.set(s.topics),
+    );
+    gauge("edge_bridge_hub_subscribers", "Broadcast subscribers per topic", (s, g) => {
+      g.reset();
+      for (const [topic, n] of s.subscribers) g.set({ topic }, n);
+    }, ["topic"]);
+    gauge(
+      "edge_bridge_hub_window_bytes",
+      "Bytes held in the hubs' windows of recent records",
+      (s, g) => g.set(s.windowBytes),
+    );
+    gauge(
+      "edge_bridge_hub_catchup_readers",
+      "Catch-up readers reading for subscribers behind a window",
+      (s, g) => g.set(s.catchUpReaders),
+    );
+    gauge(
+      "edge_bridge_hub_catchup_waiting",
+      "Subscribers waiting for a catch-up reader",
+      (s, g) => g.set(s.catchUpWaiting),
+    );
+    gauge(
+      "edge_bridge_hub_paused_subscribers",
+      "Subscribers paused because their socket is full",
+      (s, g) => g.set(s.blocked),
+    );
   }
 }

@@ -164,6 +164,17 @@ export interface UnsubscribedFrame {
   reason?: string;
 }
 
+/** Broadcast: records from `from` up to `to` (exclusive) were deleted by retention before delivery. */
+export interface SkippedFrame {
+  op: "skipped";
+  sub: string;
+  topic: string;
+  partition: number;
+  from: string;
+  to: string;
+  reason: string;
+}
+
 export interface PongFrame {
   op: "pong";
   id?: string;
@@ -187,5 +198,6 @@ export type ServerFrame =
   | MessageFrame
   | CommittedFrame
   | UnsubscribedFrame
+  | SkippedFrame
   | PongFrame
   | ErrorFrame;

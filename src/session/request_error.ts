@@ -1,4 +1,5 @@
 /** How a failed request is answered: Kafka-layer failures mapped onto protocol codes. */
+import { HubRefusal } from "../hub/hub.ts";
 import { KafkaFailure } from "../kafka/types.ts";
 import { ErrorCode } from "../protocol/mod.ts";
 
@@ -22,5 +23,6 @@ export class RequestError extends Error {
 export function asRequestError(e: unknown): RequestError {
   if (e instanceof RequestError) return e;
   if (e instanceof KafkaFailure) return new RequestError(FAILURE_CODES[e.kind], e.message);
+  if (e instanceof HubRefusal) return new RequestError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, e.message);
   return new RequestError(ErrorCode.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`);
 }

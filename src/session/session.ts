@@ -4,7 +4,8 @@
  * of WebSocket libraries (see Transport) nor of kafkajs (see src/kafka/types.ts).
  */
 import type { Config } from "../config/schema.ts";
-import type { KafkaCatalog, KafkaSink, KafkaSource, RecordPosition } from "../kafka/types.ts";
+import type { BroadcastHub } from "../hub/hub.ts";
+import type { KafkaCatalog, KafkaSink, KafkaSource, RecordPosition, SourceHandle } from "../kafka/types.ts";
 import type { BridgeMetrics } from "../observability/metrics.ts";
 import type { Logger } from "../observability/logger.ts";
 import {
@@ -20,6 +21,7 @@ import {
 } from "../protocol/mod.ts";
 import { parseClientFrame, PROTOCOL_VERSION, RETRYABLE } from "../protocol/mod.ts";
 import { asRequestError, RequestError } from "./request_error.ts";
+import { HubSubscription } from "./hub_subscription.ts";
 import { Subscription } from "./subscription.ts";
 import type { TopicPolicy } from "./topics.ts";
 import type { Transport } from "./transport.ts";
@@ -42,6 +44,8 @@ export interface SessionDeps {
   log: Logger;
   /** False while the health probe finds Kafka unreachable: publishes then fail fast instead of timing out. */
   kafkaUp(): boolean;
+  /** Serves broadcast subscriptions from one reader per topic; without it each has a consumer of its own. */
+  hub?: BroadcastHub;
 }
 
 export class Session {
@@ -49,7 +53,7 @@ export class Session {
   #clientId: string;
   /** Called when the last unanswered publish is answered (drain waits on it). */
   #idle?: () => void;
-  readonly #subs = new Map<string, Subscription>();
+  readonly #subs = new Map<string, Subscription | HubSubscription>();
   readonly #commits = new Set<Promise<unknown>>();
   /**
    * One entry per publish still waiting on Kafka (its size is the in-flight count);
@@ -242,7 +246,7 @@ export class Session {
   }
 
   async #subscribe(f: SubscribeFrame): Promise<void> {
-    const { config, topics, catalog, source, metrics } = this.deps;
+    const { config, topics, catalog, metrics } = this.deps;
     if (this.#refusal) return this.#error(this.#refusal.code, this.#refusal.message, f.id, f.sub);
     if (this.#subs.has(f.sub)) {
       return this.#error(
@@ -263,20 +267,34 @@ export class Session {
     const decision = topics.resolve(f.topic);
     if (!decision.ok) return this.#error(decision.code, decision.message, f.id, f.sub);
     const slow = config.server.slowConsumer;
-    const subscription = new Subscription(f.sub, f.topic, f.mode, f.encoding, f.credit, {
-      maxCredit: config.server.maxCredit,
-      maxBufferedBytes: slow.maxBufferedBytes,
-      policy: slow.policy,
-      stallTimeoutMs: slow.stallTimeoutMs,
-    }, {
-      send: (frame) => {
-        metrics.deliveries.inc();
-        this.#send(frame);
-      },
-      bufferedAmount: () => this.transport.bufferedAmount(),
-      onStalled: (reason) => this.#dropSlowConsumer(f.sub, reason),
-      onPendingChange: (d) => metrics.pendingDeliveries.inc(d),
-    });
+    // The hub pauses a slow subscriber; the "disconnect" policy is still enforced per consumer.
+    const hub = f.mode === "broadcast" && slow.policy === "pause" ? this.deps.hub : undefined;
+    const subscription = hub
+      ? new HubSubscription(f.sub, f.topic, f.encoding, f.credit, {
+        maxCredit: config.server.maxCredit,
+        maxBufferedBytes: slow.maxBufferedBytes,
+      }, {
+        sendText: (text) => {
+          metrics.deliveries.inc();
+          if (!this.#closed) this.transport.send(text);
+        },
+        bufferedAmount: () => this.transport.bufferedAmount(),
+        onPendingChange: (d) => metrics.pendingDeliveries.inc(d),
+      })
+      : new Subscription(f.sub, f.topic, f.mode, f.encoding, f.credit, {
+        maxCredit: config.server.maxCredit,
+        maxBufferedBytes: slow.maxBufferedBytes,
+        policy: slow.policy,
+        stallTimeoutMs: slow.stallTimeoutMs,
+      }, {
+        send: (frame) => {
+          metrics.deliveries.inc();
+          this.#send(frame);
+        },
+        bufferedAmount: () => this.transport.bufferedAmount(),
+        onStalled: (reason) => this.#dropSlowConsumer(f.sub, reason),
+        onPendingChange: (d) => metrics.pendingDeliveries.inc(d),
+      });
     this.#subs.set(f.sub, subscription);
     try {
       const info = await catalog.topic(decision.kafkaTopic);
@@ -292,25 +310,10 @@ export class Session {
           }
         }
         startOffsets = f.from.offsets;
-      } else if (f.from.kind === "timestamp") {
-        startOffsets = await catalog.offsetsForTimestamp(decision.kafkaTopic, f.from.timestamp);
-      } else if (f.from.kind === "latest" && f.mode === "broadcast") {
-        // Pin "latest" now, so every message published after "subscribed" is delivered.
-        startOffsets = await catalog.endOffsets(decision.kafkaTopic);
       }
-      const prefix = config.kafka.consumer.groupPrefix;
-      const groupId = f.mode === "group"
-        ? prefix + f.group
-        : `${prefix}broadcast.${this.deps.identity.node}.${crypto.randomUUID()}`;
-      const handle = await source.open(
-        { topic: decision.kafkaTopic, mode: f.mode, groupId, from: f.from, startOffsets },
-        subscription.deliver,
-        {
-          onLag: (partition, lag) =>
-            metrics.consumerLag.set({ topic: decision.kafkaTopic, partition, group: f.group ?? "" }, lag),
-          onFatal: (e) => this.#endSubscription(f.sub, `Kafka consumer failed: ${e.message}`),
-        },
-      );
+      const handle = subscription instanceof HubSubscription
+        ? await subscription.open(hub!, decision.kafkaTopic, f.from)
+        : await this.#openConsumer(f, decision.kafkaTopic, subscription, startOffsets);
       if (subscription.stopped || this.#closed) {
         await handle.stop();
         return;
@@ -328,6 +331,35 @@ export class Session {
       const err = asRequestError(e);
       this.#error(err.code, err.message, f.id, f.sub);
     }
+  }
+
+  /** A Kafka consumer of the subscription's own: group members, and broadcast without the hub. */
+  async #openConsumer(
+    f: SubscribeFrame,
+    kafkaTopic: string,
+    subscription: Subscription,
+    startOffsets: Record<string, string> | undefined,
+  ): Promise<SourceHandle> {
+    const { config, catalog, source, metrics } = this.deps;
+    if (f.from.kind === "timestamp") {
+      startOffsets = await catalog.offsetsForTimestamp(kafkaTopic, f.from.timestamp);
+    } else if (f.from.kind === "latest" && f.mode === "broadcast") {
+      // Pin "latest" now, so every message published after "subscribed" is delivered.
+      startOffsets = await catalog.endOffsets(kafkaTopic);
+    }
+    const prefix = config.kafka.consumer.groupPrefix;
+    const groupId = f.mode === "group"
+      ? prefix + f.group
+      : `${prefix}broadcast.${this.deps.identity.node}.${crypto.randomUUID()}`;
+    return await source.open(
+      { topic: kafkaTopic, mode: f.mode, groupId, from: f.from, startOffsets },
+      subscription.deliver,
+      {
+        onLag: (partition, lag) =>
+          metrics.consumerLag.set({ topic: kafkaTopic, partition, group: f.group ?? "" }, lag),
+        onFatal: (e) => this.#endSubscription(f.sub, `Kafka consumer failed: ${e.message}`),
+      },
+    );
   }
 
   #credit(f: CreditFrame): void {

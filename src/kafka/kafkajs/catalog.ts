@@ -124,6 +124,16 @@ export class KafkajsCatalog implements KafkaCatalog {
     }
   }
 
+  async earliestOffsets(topic: string): Promise<Record<string, string>> {
+    try {
+      const admin = await this.#ready();
+      const rows = await admin.fetchTopicOffsets(topic);
+      return Object.fromEntries(rows.map((r) => [String(r.partition), r.low]));
+    } catch (e) {
+      throw classify(e);
+    }
+  }
+
   async ping(): Promise<void> {
     try {
       if (!this.#probeConnected) {

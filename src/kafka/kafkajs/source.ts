@@ -44,6 +44,8 @@ export class KafkajsSource implements KafkaSource {
       maxBytes: this.config.maxBytesPerPartition * 4,
       // A stopping consumer waits for its fetch in flight: keep that short, so drains and handovers are quick.
       maxWaitTimeInMs: 1000,
+      // How soon partitions added to the topic are noticed (kafkajs then rejoins and reads them).
+      metadataMaxAge: this.config.metadataMaxAgeMs,
       allowAutoTopicCreation: false,
       retry: {
         retries: 10,
@@ -80,8 +82,9 @@ export class KafkajsSource implements KafkaSource {
     const position = new Map<number, string>(
       Object.entries(opts.startOffsets ?? {}).map(([p, o]) => [Number(p), o]),
     );
-    if (opts.mode === "broadcast") this.#seekOnEveryJoin(consumer, opts.topic, position);
-    else if (opts.startOffsets) this.#seekOnFirstJoin(consumer, opts.topic, opts.startOffsets);
+    if (opts.mode === "broadcast") {
+      this.#seekOnEveryJoin(consumer, opts.topic, position, opts.newPartitionsFromStart ?? false);
+    } else if (opts.startOffsets) this.#seekOnFirstJoin(consumer, opts.topic, opts.startOffsets);
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.from.kind === "earliest" });
@@ -149,11 +152,17 @@ export class KafkajsSource implements KafkaSource {
   }
 
   /** Broadcast: every join continues where this subscriber is, whatever the broker forgot. */
-  #seekOnEveryJoin(consumer: Consumer, topic: string, position: Map<number, string>): void {
+  #seekOnEveryJoin(
+    consumer: Consumer,
+    topic: string,
+    position: Map<number, string>,
+    newFromStart: boolean,
+  ): void {
     consumer.on(consumer.events.GROUP_JOIN, (ev) => {
       const assigned = (ev.payload.memberAssignment as Record<string, number[]>)[topic] ?? [];
       for (const partition of assigned) {
-        const offset = position.get(partition);
+        let offset = position.get(partition);
+        if (offset === undefined && newFromStart) position.set(partition, offset = "0");
         if (offset !== undefined) consumer.seek({ topic, partition, offset });
       }
     });
