@@ -37,7 +37,8 @@ export interface HubStats {
   windowBytes: number;
   catchUpReaders: number;
   catchUpWaiting: number;
-  blocked: number;
+  /** Subscribers with records waiting that get none now: out of credit, or a full socket. */
+  paused: number;
 }
 
 export class BroadcastHub {
@@ -119,7 +120,7 @@ export class BroadcastHub {
       windowBytes: 0,
       catchUpReaders: this.#pool.active,
       catchUpWaiting: this.#pool.waiting,
-      blocked: 0,
+      paused: 0,
     };
     for (const [topic, pending] of this.#hubs) {
       const hub = await pending.catch(() => undefined);
@@ -127,7 +128,8 @@ export class BroadcastHub {
       stats.topics++;
       stats.subscribers.set(topic, hub.cursors.size);
       stats.windowBytes += hub.windowBytes;
-      stats.blocked += hub.blockedCursors;
+      for (const c of hub.cursors) if (c.credit === 0 && c.behind) stats.paused++;
+      stats.paused += hub.blockedCursors;
     }
     return stats;
   }

@@ -175,8 +175,8 @@ export class BridgeMetrics {
     );
     gauge(
       "edge_bridge_hub_paused_subscribers",
-      "Subscribers paused because their socket is full",
-      (s, g) => g.set(s.blocked),
+      "Broadcast subscribers with records waiting that get none now: out of credit, or a full socket",
+      (s, g) => g.set(s.paused),
     );
   }
 }
