@@ -227,3 +227,27 @@ Deno.test("fanout: partitions added to a topic reach the subscribers attached to
     await bridge.stop();
   }
 });
+
+Deno.test("fanout: a broadcast subscription beyond hub.maxTopics is refused with a clear code", async () => {
+  const [one, two] = [uniqueTopic("limit-a"), uniqueTopic("limit-b")];
+  await createTopics([{ name: one }, { name: two }]);
+  const bridge = await BridgeProcess.start({ set: ["hub.maxTopics=1"] });
+  const c = await bridge.connect();
+  try {
+    await c.subscribe(one, { sub: "a", mode: "broadcast", credit: 10 });
+    const refused = await c.request({
+      op: "subscribe",
+      id: "b",
+      sub: "b",
+      topic: two,
+      mode: "broadcast",
+      credit: 10,
+    });
+    assert.equal(refused.op, "error");
+    assert.equal(refused.code, "TOO_MANY_SUBSCRIPTIONS");
+    assert.match(refused.message, /at most 1 topics/);
+  } finally {
+    await c.close();
+    await bridge.stop();
+  }
+});

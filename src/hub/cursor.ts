@@ -25,6 +25,8 @@ export interface CursorOptions {
   credit: number;
   maxCredit: number;
   maxBufferedBytes: number;
+  /** The "disconnect" slow-consumer policy: tell whoever drops the subscriber when it stalls. */
+  stall?: { timeoutMs: number; onStalled(reason: string): void };
 }
 
 /** What the cursor needs from its hub. */
@@ -116,7 +118,8 @@ export class Cursor {
         this.positions.set(w.partition, pos);
       }
     }
-    if (catchUp) this.hub.needsCatchUp(this);
+    // Without credit it would only hold a reader, and a pool slot, idle: it asks when credit comes.
+    if (catchUp && this.#credit > 0) this.hub.needsCatchUp(this);
   }
 
   /**
@@ -148,6 +151,30 @@ export class Cursor {
     const w = this.#waiting;
     this.#waiting = undefined;
     w?.();
+  }
+
+  #stalledSince?: number;
+
+  /**
+   * The "disconnect" policy, checked by the hub now and then: a full socket, or records
+   * waiting with no credit for longer than the timeout, stalls the subscriber (once).
+   */
+  checkStall(now: number): void {
+    const stall = this.opts.stall;
+    if (!stall || this.#stopped) return;
+    let reason: string | undefined;
+    if (this.hooks.bufferedAmount() >= this.opts.maxBufferedBytes) {
+      reason = `socket send buffer passed ${this.opts.maxBufferedBytes} bytes`;
+    } else if (this.#credit === 0 && this.behind) {
+      this.#stalledSince ??= now;
+      if (now - this.#stalledSince > stall.timeoutMs) {
+        reason = `no credit for ${stall.timeoutMs} ms with messages waiting`;
+      }
+    } else this.#stalledSince = undefined;
+    if (reason) {
+      this.stop();
+      stall.onStalled(reason);
+    }
   }
 
   /** The hub's drain check: the socket has room again. */

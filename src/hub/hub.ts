@@ -7,7 +7,8 @@ import type { KafkaCatalog, KafkaSource } from "../kafka/types.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { StartPosition } from "../protocol/mod.ts";
 import { Cursor, type CursorHooks, type CursorOptions } from "./cursor.ts";
-import { ReaderPool, TopicHub } from "./topic_hub.ts";
+import { ReaderPool } from "./catch_up.ts";
+import { TopicHub } from "./topic_hub.ts";
 
 export interface BroadcastHubOptions {
   /** Records and bytes each partition's window holds. */

@@ -12,36 +12,9 @@
 import type { KafkaCatalog, KafkaSource, SourceHandle } from "../kafka/types.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { SkippedFrame } from "../protocol/mod.ts";
+import { CatchUpReaders, type ReaderPool } from "./catch_up.ts";
 import type { Cursor, CursorHub } from "./cursor.ts";
 import { HubRecord, PartitionWindow, type WindowLimits } from "./window.ts";
-
-/** Catch-up readers are Kafka consumers: a fixed number across all topics, handed out in turn. */
-export class ReaderPool {
-  #active = 0;
-  readonly #queue: (() => void)[] = [];
-  constructor(readonly max: number) {}
-
-  get active(): number {
-    return this.#active;
-  }
-
-  get waiting(): number {
-    return this.#queue.length;
-  }
-
-  acquire(start: () => void): void {
-    if (this.#active < this.max) {
-      this.#active++;
-      start();
-    } else this.#queue.push(start);
-  }
-
-  release(): void {
-    const next = this.#queue.shift();
-    if (next) next(); // the slot passes on
-    else this.#active--;
-  }
-}
 
 export interface TopicHubDeps {
   source: KafkaSource;
@@ -55,18 +28,31 @@ export interface TopicHubDeps {
 
 /** How often a subscriber whose socket is full is checked for room. */
 const DRAIN_POLL_MS = 25;
+/** How often subscribers under the "disconnect" policy are checked for a stall. */
+const STALL_POLL_MS = 100;
 
 export class TopicHub implements CursorHub {
   readonly cursors = new Set<Cursor>();
   readonly #windows: PartitionWindow[] = [];
   #reader?: SourceHandle;
-  readonly #catchUps = new Map<Cursor, { handle?: SourceHandle; done: boolean }>();
+  readonly #catchUp: CatchUpReaders;
   readonly #blocked = new Set<Cursor>();
   #drainTimer?: ReturnType<typeof setInterval>;
   #pumpTimer?: ReturnType<typeof setTimeout>;
+  #stallTimer?: ReturnType<typeof setInterval>;
   #stopped = false;
 
-  constructor(readonly topic: string, readonly clientTopic: string, readonly deps: TopicHubDeps) {}
+  constructor(readonly topic: string, readonly clientTopic: string, readonly deps: TopicHubDeps) {
+    this.#catchUp = new CatchUpReaders({
+      topic,
+      source: deps.source,
+      pool: deps.pool,
+      windows: () => this.windows(),
+      groupId: deps.groupId,
+      log: deps.log,
+      skipDeleted: (cursors) => this.#skipDeleted(cursors),
+    });
+  }
 
   /** Starts following the tail: from the end of every partition as it is now. */
   async start(): Promise<void> {
@@ -108,7 +94,7 @@ export class TopicHub implements CursorHub {
   }
 
   get catchUpReaders(): number {
-    return this.#catchUps.size;
+    return this.#catchUp.size;
   }
 
   get blockedCursors(): number {
@@ -117,14 +103,32 @@ export class TopicHub implements CursorHub {
 
   add(cursor: Cursor): void {
     this.cursors.add(cursor);
+    if (cursor.opts.stall) this.#watchStalls();
     cursor.pump();
+  }
+
+  /** Runs while some cursor is under the "disconnect" policy. */
+  #watchStalls(): void {
+    this.#stallTimer ??= setInterval(() => {
+      let any = false;
+      const now = performance.now();
+      for (const c of this.cursors) {
+        if (!c.opts.stall) continue;
+        any = true;
+        c.checkStall(now);
+      }
+      if (!any) {
+        clearInterval(this.#stallTimer);
+        this.#stallTimer = undefined;
+      }
+    }, STALL_POLL_MS);
   }
 
   async remove(cursor: Cursor): Promise<void> {
     cursor.stop();
     this.cursors.delete(cursor);
     this.#blocked.delete(cursor);
-    await this.#endCatchUp(cursor);
+    this.#catchUp.leave(cursor);
   }
 
   /** New records reach every cursor once per task, not once per record. */
@@ -152,90 +156,33 @@ export class TopicHub implements CursorHub {
   }
 
   needsCatchUp(cursor: Cursor): void {
-    if (this.#catchUps.has(cursor) || this.#stopped) return;
-    const entry: { handle?: SourceHandle; done: boolean } = { done: false };
-    this.#catchUps.set(cursor, entry);
-    this.deps.pool.acquire(() => void this.#openCatchUp(cursor, entry));
-  }
-
-  async #openCatchUp(cursor: Cursor, entry: { handle?: SourceHandle; done: boolean }): Promise<void> {
-    try {
-      if (entry.done || cursor.stopped) return this.#releaseSlot(cursor, entry);
-      await this.#skipDeleted(cursor);
-      if (cursor.covered) return this.#releaseSlot(cursor, entry, true);
-      const startOffsets: Record<string, string> = {};
-      for (const w of this.windows()) startOffsets[String(w.partition)] = String(cursor.position(w));
-      const handle = await this.deps.source.open(
-        {
-          topic: this.topic,
-          mode: "broadcast",
-          groupId: this.deps.groupId(),
-          from: { kind: "offsets", offsets: startOffsets },
-          startOffsets,
-        },
-        async (d) => {
-          const ok = await cursor.catchUp(d);
-          if (cursor.covered) void this.#endCatchUp(cursor, true); // the window serves it from here: no seam
-          return ok;
-        },
-      );
-      entry.handle = handle;
-      if (entry.done) { // ended while it was opening: #endCatchUp left the slot and the reader to us
-        this.deps.pool.release();
-        await handle.stop();
-      }
-    } catch (e) {
-      this.deps.log.warn(
-        { topic: this.topic, err: (e as Error).message },
-        "catch-up reader failed; will retry",
-      );
-      this.#releaseSlot(cursor, entry);
-      setTimeout(() => cursor.pump(), 1000); // asks again if it is still behind
-    }
+    if (!this.#stopped) this.#catchUp.need(cursor);
   }
 
   /**
-   * Records below the first offset Kafka still holds were deleted (retention): the cursor
+   * Records below the first offset Kafka still holds were deleted (retention): each cursor
    * is told, with the first offset available, and continues from there. Never silently.
    */
-  async #skipDeleted(cursor: Cursor): Promise<void> {
+  async #skipDeleted(cursors: Cursor[]): Promise<void> {
     const earliest = await this.deps.catalog.earliestOffsets(this.topic);
-    for (const w of this.windows()) {
-      const first = Number(earliest[String(w.partition)] ?? 0);
-      const pos = cursor.position(w);
-      if (pos >= first) continue;
-      const frame: SkippedFrame = {
-        op: "skipped",
-        sub: cursor.opts.sub,
-        topic: this.clientTopic,
-        partition: w.partition,
-        from: String(pos),
-        to: String(first),
-        reason: "the records were deleted by Kafka's retention before this subscriber read them",
-      };
-      cursor.hooks.send(JSON.stringify(frame));
-      cursor.positions.set(w.partition, first);
+    for (const cursor of cursors) {
+      for (const w of this.windows()) {
+        const first = Number(earliest[String(w.partition)] ?? 0);
+        const pos = cursor.position(w);
+        if (pos >= first) continue;
+        const frame: SkippedFrame = {
+          op: "skipped",
+          sub: cursor.opts.sub,
+          topic: this.clientTopic,
+          partition: w.partition,
+          from: String(pos),
+          to: String(first),
+          reason: "the records were deleted by Kafka's retention before this subscriber read them",
+        };
+        cursor.hooks.send(JSON.stringify(frame));
+        cursor.positions.set(w.partition, first);
+      }
     }
-  }
-
-  #releaseSlot(cursor: Cursor, entry: { done: boolean }, pumpAfter = false): void {
-    entry.done = true;
-    if (this.#catchUps.get(cursor) === entry) this.#catchUps.delete(cursor);
-    this.deps.pool.release();
-    if (pumpAfter) cursor.pump();
-  }
-
-  async #endCatchUp(cursor: Cursor, pumpAfter = false): Promise<void> {
-    const entry = this.#catchUps.get(cursor);
-    if (!entry || entry.done) return;
-    entry.done = true;
-    this.#catchUps.delete(cursor);
-    const handle = entry.handle;
-    if (handle) {
-      this.deps.pool.release();
-      await handle.stop();
-    } // else: still opening; #openCatchUp sees `done`, stops what it opened and releases the slot
-    if (pumpAfter) cursor.pump();
   }
 
   async stop(): Promise<void> {
@@ -243,7 +190,10 @@ export class TopicHub implements CursorHub {
     clearTimeout(this.#pumpTimer);
     clearInterval(this.#drainTimer);
     this.#drainTimer = undefined;
+    clearInterval(this.#stallTimer);
+    this.#stallTimer = undefined;
     await Promise.all([...this.cursors].map((c) => this.remove(c)));
+    await this.#catchUp.stop();
     await this.#reader?.stop();
   }
 }

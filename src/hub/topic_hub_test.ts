@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import type { DeliverFn, Delivery, KafkaSource, SourceHandle, SourceOptions } from "../kafka/types.ts";
 import { createLogger } from "../observability/logger.ts";
 import { Cursor } from "./cursor.ts";
-import { ReaderPool, TopicHub } from "./topic_hub.ts";
+import { ReaderPool } from "./catch_up.ts";
+import { TopicHub } from "./topic_hub.ts";
 
 const enc = new TextEncoder();
 const delivery = (partition: number, offset: number): Delivery => ({
@@ -140,7 +141,8 @@ Deno.test("hub: a subscriber that fell out of the window catches up from Kafka, 
   const reader = source.catchUps[0];
   assert.deepEqual(reader.opts.startOffsets, { "0": "0", "1": "0" });
   // Kafka replays partition 0 from 0; the cursor takes records until the window covers it.
-  for (let o = 0; o < 20; o++) assert.equal(await reader.deliver(delivery(0, o)), true);
+  // Once the window covers the subscriber the reader answers "done" (false), and its consumer stops.
+  for (let o = 0; o < 20 && !reader.stopped; o++) await reader.deliver(delivery(0, o));
   await new Promise((r) => setTimeout(r, 5));
   assert.ok(reader.stopped, "the catch-up reader stops once the window serves the subscriber");
   await publish(0, 20, 25);
@@ -171,20 +173,76 @@ Deno.test("hub: records deleted by retention are reported with the first offset 
   await hub.stop();
 });
 
-Deno.test("hub: catch-up readers are a bounded pool; a subscriber beyond it waits its turn, its place kept", async () => {
-  const { hub, source, cursor, publish } = await setup({ windowRecords: 2, poolSize: 1 });
+Deno.test("hub: subscribers behind at the same place share one catch-up reader", async () => {
+  const { hub, source, cursor, publish } = await setup({ windowRecords: 2 });
   const a = cursor(0), b = cursor(0);
   await publish(0, 0, 10);
   a.c.grant(100);
   b.c.grant(100);
   await new Promise((r) => setTimeout(r, 5));
-  assert.equal(source.catchUps.length, 1, "one reader at a time");
-  for (let o = 0; o < 10; o++) await source.catchUps[0].deliver(delivery(0, o));
-  await new Promise((r) => setTimeout(r, 10));
-  assert.equal(source.catchUps.length, 2, "the slot passed to the waiting subscriber");
-  for (let o = 0; o < 10; o++) await source.catchUps[1].deliver(delivery(0, o));
+  assert.equal(source.catchUps.length, 1, "one reader for both");
+  for (let o = 0; o < 10 && !source.catchUps[0].stopped; o++) {
+    await source.catchUps[0].deliver(delivery(0, o));
+  }
   await new Promise((r) => setTimeout(r, 5));
   for (const s of [a, b]) assert.deepEqual(offsets(s.sock, 0), range(0, 10));
+  assert.ok(source.catchUps[0].stopped);
+  await hub.stop();
+});
+
+Deno.test("hub: catch-up readers are a bounded pool; a subscriber beyond it waits its turn, its place kept", async () => {
+  const { hub, source, cursor, publish } = await setup({ windowRecords: 2, poolSize: 1 });
+  await publish(0, 0, 10);
+  const a = cursor(100, [0, 0]), b = cursor(100, [3, 0]); // behind, at different places
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(source.catchUps.length, 1, "one reader at a time");
+  for (let o = 0; o < 10 && !source.catchUps[0].stopped; o++) {
+    await source.catchUps[0].deliver(delivery(0, o));
+  }
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(source.catchUps.length, 2, "the slot passed to the waiting subscriber");
+  assert.equal(source.catchUps[1].opts.startOffsets?.["0"], "3", "from its own place");
+  for (let o = 3; o < 10 && !source.catchUps[1].stopped; o++) {
+    await source.catchUps[1].deliver(delivery(0, o));
+  }
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(offsets(a.sock, 0), range(0, 10));
+  assert.deepEqual(offsets(b.sock, 0), range(3, 10));
+  await hub.stop();
+});
+
+Deno.test("hub: a reader that went by records a window then lost is replaced, so no gap opens", async () => {
+  // Partition 0 is behind (catch-up); partition 1 is served by its window. The reader reads both
+  // and leaves partition 1 to the window. Then the subscriber pauses and partition 1's window
+  // moves on past it: the old reader is past those records, so a new one must start.
+  const { hub, source, cursor, publish } = await setup({ windowRecords: 3 });
+  await publish(0, 0, 10); // partition 0's window: 7..9
+  const s = cursor(3, [0, 0]);
+  await new Promise((r) => setTimeout(r, 5));
+  const first = source.catchUps[0];
+  assert.ok(first, "a reader for partition 0");
+  await first.deliver(delivery(0, 0));
+  await first.deliver(delivery(0, 1));
+  await first.deliver(delivery(0, 2)); // credit spent
+  await publish(1, 0, 2); // partition 1: the window holds 0..1 and sends nothing (no credit)
+  const waiting = first.deliver(delivery(1, 0)); // the window serves partition 1: dropped by the reader
+  assert.equal(await waiting, true);
+  await first.deliver(delivery(1, 1));
+  await publish(1, 2, 8); // partition 1's window moves to 5..7: the subscriber (at 0) falls out
+  s.c.grant(100);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.ok(first.stopped, "the reader that went by partition 1's records is stopped");
+  const second = source.catchUps[1];
+  assert.deepEqual(
+    second.opts.startOffsets,
+    { "0": "3", "1": "0" },
+    "a new reader from where the subscriber is",
+  );
+  for (let o = 3; o < 10; o++) await second.deliver(delivery(0, o));
+  for (let o = 0; o < 8 && !second.stopped; o++) await second.deliver(delivery(1, o));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(offsets(s.sock, 0), range(0, 10));
+  assert.deepEqual(offsets(s.sock, 1), range(0, 8), "no gap on partition 1");
   await hub.stop();
 });
 
@@ -195,5 +253,33 @@ Deno.test("hub: a partition the hub did not know starts at 0 for everyone", asyn
   await source.tail.deliver(delivery(1, 1));
   await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(offsets(s.sock, 1), [0, 1]);
+  await hub.stop();
+});
+
+Deno.test("hub: under the disconnect policy a subscriber that stalls is reported once", async () => {
+  const { hub, publish } = await setup();
+  const stalls: string[] = [];
+  const sock = { frames: [] as unknown[], buffered: 0 };
+  const c = new Cursor(
+    {
+      sub: "s",
+      clientTopic: "kafka.t",
+      encoding: "utf8",
+      credit: 1,
+      maxCredit: 100,
+      maxBufferedBytes: 1000,
+      stall: { timeoutMs: 150, onStalled: (r) => stalls.push(r) },
+    },
+    hub,
+    { send: (f) => sock.frames.push(f), bufferedAmount: () => sock.buffered },
+  );
+  for (const w of hub.windows()) c.positions.set(w.partition, w.next);
+  hub.add(c);
+  await publish(0, 0, 3); // one sent, two waiting with no credit
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(stalls, [], "not before the timeout");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(stalls, ["no credit for 150 ms with messages waiting"]);
+  assert.ok(c.stopped);
   await hub.stop();
 });

@@ -28,7 +28,11 @@ export class HubSubscription {
     readonly clientTopic: string,
     readonly encoding: Encoding,
     readonly credit: number,
-    readonly limits: { maxCredit: number; maxBufferedBytes: number },
+    readonly limits: {
+      maxCredit: number;
+      maxBufferedBytes: number;
+      stall?: { timeoutMs: number; onStalled(reason: string): void };
+    },
     readonly hooks: HubSubscriptionHooks,
   ) {}
 
@@ -44,6 +48,7 @@ export class HubSubscription {
       credit: this.credit,
       maxCredit: this.limits.maxCredit,
       maxBufferedBytes: this.limits.maxBufferedBytes,
+      stall: this.limits.stall,
     }, {
       send: this.hooks.sendText,
       bufferedAmount: this.hooks.bufferedAmount,

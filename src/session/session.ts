@@ -267,12 +267,14 @@ export class Session {
     const decision = topics.resolve(f.topic);
     if (!decision.ok) return this.#error(decision.code, decision.message, f.id, f.sub);
     const slow = config.server.slowConsumer;
-    // The hub pauses a slow subscriber; the "disconnect" policy is still enforced per consumer.
-    const hub = f.mode === "broadcast" && slow.policy === "pause" ? this.deps.hub : undefined;
+    const hub = f.mode === "broadcast" ? this.deps.hub : undefined;
     const subscription = hub
       ? new HubSubscription(f.sub, f.topic, f.encoding, f.credit, {
         maxCredit: config.server.maxCredit,
         maxBufferedBytes: slow.maxBufferedBytes,
+        stall: slow.policy === "disconnect"
+          ? { timeoutMs: slow.stallTimeoutMs, onStalled: (reason) => this.#dropSlowConsumer(f.sub, reason) }
+          : undefined,
       }, {
         sendText: (text) => {
           metrics.deliveries.inc();
