@@ -4,7 +4,7 @@
  * subscriber is only a position in it; the window never waits for anyone.
  */
 import type { Delivery } from "../kafka/types.ts";
-import { decodeKey, decodePayload, type Encoding } from "../protocol/mod.ts";
+import { type Encoding, messageBody } from "../protocol/mod.ts";
 
 /** A record as the hub holds it: its wire frame encoded once per encoding, shared by every subscriber. */
 export class HubRecord {
@@ -26,18 +26,7 @@ export class HubRecord {
     this.#frames ??= {};
     let tail = this.#frames[encoding];
     if (tail === undefined) {
-      const d = this.delivery;
-      const value = d.value ? decodePayload(d.value, encoding) : { value: null, encoding };
-      tail = JSON.stringify({
-        topic: this.clientTopic,
-        partition: d.partition,
-        offset: d.offset,
-        timestamp: d.timestamp,
-        ...decodeKey(d.key),
-        value: value.value,
-        encoding: value.encoding,
-        headers: d.headers,
-      }).slice(1);
+      tail = JSON.stringify(messageBody(this.clientTopic, this.delivery, encoding)).slice(1);
       this.#frames[encoding] = tail;
     }
     return `{"op":"message","sub":${subJson},${tail}`;

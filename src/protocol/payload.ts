@@ -2,7 +2,7 @@
  * Converts payloads between their wire encoding and bytes. Uses only web
  * standards (TextEncoder, atob/btoa), so it runs in browsers too.
  */
-import type { Encoding } from "./frames.ts";
+import type { Encoding, MessageFrame } from "./frames.ts";
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
@@ -62,4 +62,30 @@ export function decodeKey(bytes: Uint8Array | null): { key: string | null; keyEn
   } catch {
     return { key: bytesToBase64(bytes), keyEncoding: "base64" };
   }
+}
+
+/** A Kafka record as the body of a `message` frame (all but `op` and `sub`), in the subscriber's encoding. */
+export function messageBody(
+  clientTopic: string,
+  r: {
+    partition: number;
+    offset: string;
+    timestamp: string;
+    key: Uint8Array | null;
+    value: Uint8Array | null;
+    headers: Record<string, string>;
+  },
+  encoding: Encoding,
+): Omit<MessageFrame, "op" | "sub"> {
+  const value = r.value ? decodePayload(r.value, encoding) : { value: null, encoding };
+  return {
+    topic: clientTopic,
+    partition: r.partition,
+    offset: r.offset,
+    timestamp: r.timestamp,
+    ...decodeKey(r.key),
+    value: value.value,
+    encoding: value.encoding,
+    headers: r.headers,
+  };
 }

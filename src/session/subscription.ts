@@ -5,7 +5,7 @@
  */
 import type { Delivery, SourceHandle } from "../kafka/types.ts";
 import type { Encoding, MessageFrame, SubscribeMode } from "../protocol/mod.ts";
-import { decodeKey, decodePayload } from "../protocol/mod.ts";
+import { messageBody } from "../protocol/mod.ts";
 
 export interface FlowLimits {
   maxCredit: number;
@@ -99,19 +99,7 @@ export class Subscription {
 
   #send(d: Delivery): void {
     this.#credit--;
-    const value = d.value ? decodePayload(d.value, this.encoding) : { value: null, encoding: this.encoding };
-    this.hooks.send({
-      op: "message",
-      sub: this.sub,
-      topic: this.clientTopic,
-      partition: d.partition,
-      offset: d.offset,
-      timestamp: d.timestamp,
-      ...decodeKey(d.key),
-      value: value.value,
-      encoding: value.encoding,
-      headers: d.headers,
-    });
+    this.hooks.send({ op: "message", sub: this.sub, ...messageBody(this.clientTopic, d, this.encoding) });
   }
 
   #tryFlush(): void {

@@ -114,21 +114,19 @@ export class KafkajsCatalog implements KafkaCatalog {
     }
   }
 
-  async endOffsets(topic: string): Promise<Record<string, string>> {
-    try {
-      const admin = await this.#ready();
-      const rows = await admin.fetchTopicOffsets(topic);
-      return Object.fromEntries(rows.map((r) => [String(r.partition), r.high]));
-    } catch (e) {
-      throw classify(e);
-    }
+  endOffsets(topic: string): Promise<Record<string, string>> {
+    return this.#offsets(topic, "high");
   }
 
-  async earliestOffsets(topic: string): Promise<Record<string, string>> {
+  earliestOffsets(topic: string): Promise<Record<string, string>> {
+    return this.#offsets(topic, "low");
+  }
+
+  async #offsets(topic: string, which: "high" | "low"): Promise<Record<string, string>> {
     try {
       const admin = await this.#ready();
       const rows = await admin.fetchTopicOffsets(topic);
-      return Object.fromEntries(rows.map((r) => [String(r.partition), r.low]));
+      return Object.fromEntries(rows.map((r) => [String(r.partition), r[which]]));
     } catch (e) {
       throw classify(e);
     }
