@@ -8,10 +8,10 @@
  * evicts past a cursor's place on a partition the reader already went by, the reader
  * cannot give that cursor those records: the cursor gets a new reader from where it is.
  */
-import type { KafkaSource, SourceHandle } from "../kafka/types.ts";
+import type { Delivery, KafkaSource, SourceHandle } from "../kafka/types.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Cursor } from "./cursor.ts";
-import type { PartitionWindow } from "./window.ts";
+import { HubRecord, type PartitionWindow } from "./window.ts";
 
 /** Catch-up readers are Kafka consumers: a fixed number across all topics, handed out in turn. */
 export class ReaderPool {
@@ -43,19 +43,21 @@ export class ReaderPool {
 
 interface Reader {
   readonly cursors: Set<Cursor>;
-  /** Where the reader starts, per partition: cursors at exactly these places may join before it reads. */
+  /** Where the reader starts, per partition. */
   readonly start: Map<number, number>;
-  /** The offset after the last record the reader handed out, per partition. */
+  /** The offset after the last record all its cursors handled, per partition. */
   readonly next: Map<number, number>;
   handle?: SourceHandle;
   /** Holds a pool slot (false while queued). */
   slot: boolean;
-  reading: boolean;
+  /** Cursors at exactly `start` may join until it begins opening. */
+  joinable: boolean;
   done: boolean;
 }
 
 export interface CatchUpDeps {
   topic: string;
+  clientTopic: string;
   source: KafkaSource;
   pool: ReaderPool;
   windows(): Iterable<PartitionWindow>;
@@ -68,6 +70,9 @@ export interface CatchUpDeps {
 export class CatchUpReaders {
   readonly #readers = new Set<Reader>();
   readonly #of = new Map<Cursor, Reader>();
+  readonly #retries = new Set<ReturnType<typeof setTimeout>>();
+  /** Readers stopping (their consumers leaving Kafka): stop() waits for them. */
+  readonly #ending = new Set<Promise<void>>();
   #stopped = false;
 
   constructor(readonly deps: CatchUpDeps) {}
@@ -87,7 +92,7 @@ export class CatchUpReaders {
     }
     const place = this.#placeOf(cursor);
     for (const r of this.#readers) {
-      if (!r.reading && !r.done && samePlace(r.start, place)) {
+      if (r.joinable && !r.done && samePlace(r.start, place)) {
         r.cursors.add(cursor);
         this.#of.set(cursor, r);
         return;
@@ -98,7 +103,7 @@ export class CatchUpReaders {
       start: place,
       next: new Map(),
       slot: false,
-      reading: false,
+      joinable: true,
       done: false,
     };
     this.#readers.add(reader);
@@ -116,7 +121,10 @@ export class CatchUpReaders {
     if (!r) return;
     this.#of.delete(cursor);
     r.cursors.delete(cursor);
-    if (r.cursors.size === 0) void this.#end(r);
+    if (r.cursors.size === 0) {
+      const ending = this.#end(r).finally(() => this.#ending.delete(ending));
+      this.#ending.add(ending);
+    }
   }
 
   #placeOf(cursor: Cursor): Map<number, number> {
@@ -137,6 +145,7 @@ export class CatchUpReaders {
   }
 
   async #open(r: Reader): Promise<void> {
+    r.joinable = false; // a cursor joining after this would miss skipDeleted below
     try {
       if (r.done) return;
       await this.deps.skipDeleted([...r.cursors]);
@@ -147,46 +156,77 @@ export class CatchUpReaders {
         }
       }
       if (r.done) return;
-      // Every cursor here is at `start`, moved past deleted records alike: start where the first one is.
+      // Every cursor here was at `start` and moved past deleted records alike: start where the first one is.
       const first = [...r.cursors][0];
       r.start.clear();
       for (const w of this.deps.windows()) r.start.set(w.partition, first.position(w));
-      r.reading = true;
       const startOffsets = Object.fromEntries([...r.start].map(([p, o]) => [String(p), String(o)]));
       const handle = await this.deps.source.open(
         {
           topic: this.deps.topic,
           mode: "broadcast",
           groupId: this.deps.groupId(),
-          from: { kind: "offsets", offsets: startOffsets },
+          // The reader starts at startOffsets; should retention delete them while it reads, kafkajs
+          // resets it to `from`: earliest, never past records, and the offset jump is reported below.
+          from: { kind: "earliest" },
           startOffsets,
+          newPartitionsFromStart: true,
         },
-        async (d) => {
-          if (r.done) return false;
-          r.next.set(d.partition, Number(d.offset) + 1);
-          await Promise.all([...r.cursors].map((c) => c.catchUp(d)));
-          for (const c of [...r.cursors]) {
-            if (c.stopped) this.leave(c);
-            else if (c.covered) { // the window serves it from here: no seam
-              this.leave(c);
-              c.pump();
-            }
-          }
-          return !r.done;
-        },
+        (d) => this.#deliver(r, d),
+        { onFatal: (e) => void this.#failed(r, e) },
       );
       r.handle = handle;
       if (r.done) await handle.stop(); // ended while it was opening
     } catch (e) {
-      this.deps.log.warn(
-        { topic: this.deps.topic, err: (e as Error).message },
-        "catch-up reader failed; will retry",
-      );
-      const cursors = [...r.cursors];
-      for (const c of cursors) this.leave(c);
-      await this.#end(r);
-      setTimeout(() => cursors.forEach((c) => c.pump()), 1000); // each asks again if still behind
+      await this.#failed(r, e);
     }
+  }
+
+  async #deliver(r: Reader, d: Delivery): Promise<boolean> {
+    if (r.done) return false;
+    const record = new HubRecord(d, this.deps.clientTopic); // encoded once for all its cursors
+    const from = r.next.get(d.partition) ?? r.start.get(d.partition) ?? 0;
+    // A jump in offsets is usually transaction markers or compaction; it may be retention that
+    // deleted what the reader was about to read (kafkajs then resets it): check, and say so.
+    if (record.offset > from + 1) await this.deps.skipDeleted([...r.cursors]);
+    const batchNext = d.batchNext === undefined ? undefined : Number(d.batchNext);
+    const shared = r.cursors.size > 1;
+    const cursors = [...r.cursors];
+    const results = await Promise.all(
+      cursors.map((c) =>
+        c.catchUp(record, { current: () => this.#of.get(c) === r, from, batchNext, shared })
+      ),
+    );
+    r.next.set(d.partition, Math.max(record.offset + 1, batchNext ?? 0));
+    cursors.forEach((c, i) => {
+      if (this.#of.get(c) !== r) return;
+      if (c.stopped || results[i] === "detach") this.leave(c); // it asks again when it can take records
+      else if (results[i] === "passed") {
+        this.leave(c);
+        this.need(c); // a reader from its own place
+      } else if (c.covered) { // the window serves it from here: no seam
+        this.leave(c);
+        c.pump();
+      }
+    });
+    return !r.done;
+  }
+
+  /** The reader failed for good: its cursors get new readers in a moment. */
+  async #failed(r: Reader, e: unknown): Promise<void> {
+    this.deps.log.warn(
+      { topic: this.deps.topic, err: (e as Error)?.message },
+      "catch-up reader failed; will retry",
+    );
+    const cursors = [...r.cursors];
+    for (const c of cursors) this.leave(c);
+    await this.#end(r);
+    if (this.#stopped) return;
+    const timer = setTimeout(() => {
+      this.#retries.delete(timer);
+      for (const c of cursors) c.pump(); // each asks again if it is still behind
+    }, 1000);
+    this.#retries.add(timer);
   }
 
   async #end(r: Reader): Promise<void> {
@@ -201,7 +241,9 @@ export class CatchUpReaders {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    await Promise.all([...this.#readers].map((r) => this.#end(r)));
+    for (const t of this.#retries) clearTimeout(t);
+    this.#retries.clear();
+    await Promise.all([...[...this.#readers].map((r) => this.#end(r)), ...this.#ending]);
   }
 }
 

@@ -7,9 +7,8 @@
  * the same position, so the seam between them has no gap and no duplicate. Nothing
  * on the broker side can move a position.
  */
-import type { Delivery } from "../kafka/types.ts";
 import type { Encoding } from "../protocol/mod.ts";
-import { HubRecord, type PartitionWindow } from "./window.ts";
+import type { HubRecord, PartitionWindow } from "./window.ts";
 
 export interface CursorHooks {
   send(frame: string): void;
@@ -39,8 +38,22 @@ export interface CursorHub {
   blocked(cursor: Cursor): void;
 }
 
-/** Records handed to the socket per step, so one subscriber cannot hold the event loop for long. */
+/** Records looked up in a window at a time. */
 const STEP = 256;
+/** How long a lone cursor keeps its catch-up reader waiting for credit before it lets go. */
+const CATCH_UP_WAIT_MS = 5_000;
+
+/** What a catch-up reader says with each record. */
+export interface CatchUpCall {
+  /** Whether the cursor still reads from this reader (a replaced reader's records are not its to send). */
+  current(): boolean;
+  /** The reader's position on the record's partition before this record. */
+  from: number;
+  /** The offset after this record's batch, control records included (on the batch's last record). */
+  batchNext?: number;
+  /** Other cursors read from this reader too: never make them wait. */
+  shared: boolean;
+}
 
 export class Cursor {
   /** Next offset to deliver, per partition; a partition not here starts at its window's start. */
@@ -48,8 +61,13 @@ export class Cursor {
   #credit: number;
   readonly #subJson: string;
   #stopped = false;
+  /** Nothing is sent before the subscriber was told it is subscribed. */
+  #begun = false;
   /** A catch-up record waiting for credit or a drained socket. */
   #waiting?: () => void;
+  #waitTurn = 0;
+  /** A catch-up record came that this cursor could not take (no credit, full socket). */
+  #heldBack = false;
 
   constructor(readonly opts: CursorOptions, readonly hub: CursorHub, readonly hooks: CursorHooks) {
     this.#credit = opts.credit;
@@ -74,9 +92,10 @@ export class Cursor {
     return true;
   }
 
-  /** Whether some window holds records this cursor has not had. */
+  /** Whether records wait for this cursor: in a window, or from Kafka (a catch-up record it could not take). */
   get behind(): boolean {
-    for (const w of this.hub.windows()) if (this.position(w) < w.next) return true;
+    if (this.#heldBack) return true;
+    for (const w of this.hub.windows()) if (w.from(this.position(w), 1).length > 0) return true;
     return false;
   }
 
@@ -95,9 +114,15 @@ export class Cursor {
     this.#wake();
   }
 
+  /** Starts delivery, once the subscriber has its "subscribed". */
+  begin(): void {
+    this.#begun = true;
+    this.pump();
+  }
+
   /** Sends what the windows hold for this cursor, as far as credit and the socket allow. */
   pump(): void {
-    if (this.#stopped) return;
+    if (this.#stopped || !this.#begun) return;
     let catchUp = false;
     for (const w of this.hub.windows()) {
       let pos = this.position(w);
@@ -123,26 +148,50 @@ export class Cursor {
   }
 
   /**
-   * The catch-up reader's DeliverFn. Resolves true once the record is handled (sent,
-   * or already had, or now the window's to send), false when the cursor stopped.
+   * One record from a catch-up reader. "handled": sent, or not this reader's to send (the window
+   * covers it, it was sent already, the cursor moved to another reader); "passed": the reader is
+   * beyond this cursor's place and cannot serve it (a new reader must); "detach": the cursor cannot
+   * take it now (no credit, full socket) and lets go of the reader, asking again when it can.
    */
-  catchUp = async (d: Delivery): Promise<boolean> => {
+  catchUp = async (record: HubRecord, call: CatchUpCall): Promise<"handled" | "passed" | "detach"> => {
+    const deadline = performance.now() + CATCH_UP_WAIT_MS;
+    const partition = record.delivery.partition;
     for (;;) {
-      if (this.#stopped) return false;
-      const w = this.hub.window(d.partition);
-      const offset = Number(d.offset);
-      const pos = this.positions.get(d.partition) ?? w?.start ?? 0;
-      if ((w && w.covers(pos)) || offset < pos) return true; // the window serves it, or it was sent
+      if (this.#stopped || !call.current()) return "handled";
+      const w = this.hub.window(partition);
+      // A partition the tail has not seen yet: its window will start at 0 and serve it all.
+      if (!w) return "handled";
+      const pos = this.position(w);
+      if (w.covers(pos) || record.offset < pos) return "handled";
+      if (call.from > pos) return "passed";
       if (this.#canSend()) {
-        this.hooks.send(new HubRecord(d, this.opts.clientTopic).frame(this.#subJson, this.opts.encoding));
+        this.hooks.send(record.frame(this.#subJson, this.opts.encoding));
         this.#credit--;
-        this.positions.set(d.partition, offset + 1);
-        return true;
+        this.#heldBack = false;
+        // Past the record, and past the transaction markers that close its batch.
+        this.positions.set(partition, Math.max(record.offset + 1, call.batchNext ?? 0));
+        return "handled";
       }
+      this.#heldBack = true;
+      // Waiting would hold back the other cursors of a shared reader, or a pool slot for long.
+      if (call.shared) return "detach";
+      const left = deadline - performance.now();
+      if (left <= 0) return "detach";
       if (this.#credit > 0) this.hub.blocked(this); // credit, but a full socket: wait for it to drain
+      // One wait at a time: a newer call (kafkajs re-delivering after a rejoin) takes over, and the
+      // older one gives its record up (the newer run delivers it again).
+      const turn = ++this.#waitTurn;
+      this.#wake();
       this.hooks.onPendingChange?.(1);
-      await new Promise<void>((resolve) => (this.#waiting = resolve));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiting = resolve;
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
       this.hooks.onPendingChange?.(-1);
+      if (turn !== this.#waitTurn) return "handled";
+      this.#waiting = undefined;
     }
   };
 

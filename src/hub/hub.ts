@@ -44,24 +44,28 @@ export interface HubStats {
 
 export class BroadcastHub {
   readonly #hubs = new Map<string, Promise<TopicHub>>();
+  /** Hubs that have started, for metrics (a scrape never waits on a starting hub). */
+  readonly #started = new Map<string, TopicHub>();
+  #closed = false;
   readonly #pool: ReaderPool;
 
   constructor(readonly deps: BroadcastHubDeps, readonly opts: BroadcastHubOptions) {
     this.#pool = new ReaderPool(opts.maxCatchUpReaders);
   }
 
-  /** A cursor at `from`, delivering through `hooks`; resolves once it is in place. */
+  /**
+   * A cursor at `from`, delivering through `hooks`; resolves once it is in place. It sends
+   * nothing until `begin()` (after the subscriber was told "subscribed").
+   */
   async subscribe(
     topic: string,
     from: StartPosition,
     cursorOptions: CursorOptions,
     hooks: CursorHooks,
   ): Promise<Cursor> {
-    const pending = this.#hub(topic, cursorOptions.clientTopic);
-    const hub = await pending;
-    const cursor = new Cursor(cursorOptions, hub, hooks);
-    // "latest" needs no request to Kafka: the hub's reader is at the tail, so a record acked
-    // after "subscribed" is at or past its position.
+    // Asked of Kafka before a hub exists, so a failure here leaves no hub behind.
+    // "latest" needs no request: the hub's reader is at the tail, so a record acked after
+    // "subscribed" is at or past its position.
     const start = from.kind === "earliest"
       ? await this.deps.catalog.earliestOffsets(topic)
       : from.kind === "offsets"
@@ -69,23 +73,30 @@ export class BroadcastHub {
       : from.kind === "timestamp"
       ? await this.deps.catalog.offsetsForTimestamp(topic, from.timestamp)
       : undefined;
-    for (const w of hub.windows()) {
-      const offset = start?.[String(w.partition)];
-      cursor.positions.set(w.partition, offset !== undefined ? Number(offset) : w.next);
+    for (;;) {
+      if (this.#closed) throw new HubRefusal("the bridge is shutting down");
+      const pending = this.#hub(topic, cursorOptions.clientTopic);
+      const hub = await pending;
+      // The hub's last subscriber may have left meanwhile: then take the topic's current hub.
+      if (this.#hubs.get(topic) !== pending) continue;
+      const cursor = new Cursor(cursorOptions, hub, hooks);
+      for (const w of hub.windows()) {
+        const offset = start?.[String(w.partition)];
+        cursor.positions.set(w.partition, offset !== undefined ? Number(offset) : w.next);
+      }
+      hub.add(cursor);
+      return cursor;
     }
-    // The hub's last subscriber may have left while this one was placed: take the topic's current hub.
-    if (this.#hubs.get(topic) !== pending) return this.subscribe(topic, from, cursorOptions, hooks);
-    hub.add(cursor);
-    return cursor;
   }
 
   async unsubscribe(topic: string, cursor: Cursor): Promise<void> {
     const pending = this.#hubs.get(topic);
     if (!pending) return;
     const hub = await pending;
-    await hub.remove(cursor);
+    hub.remove(cursor);
     if (hub.cursors.size === 0 && this.#hubs.get(topic) === pending) {
       this.#hubs.delete(topic);
+      this.#started.delete(topic);
       await hub.stop();
     }
   }
@@ -106,7 +117,10 @@ export class BroadcastHub {
       groupId: () => `${this.opts.groupPrefix}hub.${this.opts.node}.${topic}.${crypto.randomUUID()}`,
       log: this.deps.log,
     });
-    pending = hub.start().then(() => hub);
+    pending = hub.start().then(() => {
+      this.#started.set(topic, hub);
+      return hub;
+    });
     this.#hubs.set(topic, pending);
     pending.catch(() => {
       if (this.#hubs.get(topic) === pending) this.#hubs.delete(topic);
@@ -114,30 +128,28 @@ export class BroadcastHub {
     return pending;
   }
 
-  async stats(): Promise<HubStats> {
+  stats(): Promise<HubStats> {
     const stats: HubStats = {
-      topics: 0,
+      topics: this.#started.size,
       subscribers: new Map(),
       windowBytes: 0,
       catchUpReaders: this.#pool.active,
       catchUpWaiting: this.#pool.waiting,
       paused: 0,
     };
-    for (const [topic, pending] of this.#hubs) {
-      const hub = await pending.catch(() => undefined);
-      if (!hub) continue;
-      stats.topics++;
+    for (const [topic, hub] of this.#started) {
       stats.subscribers.set(topic, hub.cursors.size);
       stats.windowBytes += hub.windowBytes;
       for (const c of hub.cursors) if (c.credit === 0 && c.behind) stats.paused++;
-      stats.paused += hub.blockedCursors;
     }
-    return stats;
+    return Promise.resolve(stats);
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const hubs = [...this.#hubs.values()];
     this.#hubs.clear();
+    this.#started.clear();
     await Promise.all(hubs.map(async (p) => (await p.catch(() => undefined))?.stop()));
   }
 }

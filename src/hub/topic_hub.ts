@@ -45,6 +45,7 @@ export class TopicHub implements CursorHub {
   constructor(readonly topic: string, readonly clientTopic: string, readonly deps: TopicHubDeps) {
     this.#catchUp = new CatchUpReaders({
       topic,
+      clientTopic,
       source: deps.source,
       pool: deps.pool,
       windows: () => this.windows(),
@@ -101,10 +102,10 @@ export class TopicHub implements CursorHub {
     return this.#blocked.size;
   }
 
+  /** The cursor receives from the next pump on, once it has begun (after "subscribed" went out). */
   add(cursor: Cursor): void {
     this.cursors.add(cursor);
     if (cursor.opts.stall) this.#watchStalls();
-    cursor.pump();
   }
 
   /** Runs while some cursor is under the "disconnect" policy. */
@@ -124,7 +125,7 @@ export class TopicHub implements CursorHub {
     }, STALL_POLL_MS);
   }
 
-  async remove(cursor: Cursor): Promise<void> {
+  remove(cursor: Cursor): void {
     cursor.stop();
     this.cursors.delete(cursor);
     this.#blocked.delete(cursor);
@@ -166,6 +167,7 @@ export class TopicHub implements CursorHub {
   async #skipDeleted(cursors: Cursor[]): Promise<void> {
     const earliest = await this.deps.catalog.earliestOffsets(this.topic);
     for (const cursor of cursors) {
+      if (cursor.stopped) continue;
       for (const w of this.windows()) {
         const first = Number(earliest[String(w.partition)] ?? 0);
         const pos = cursor.position(w);
@@ -192,7 +194,7 @@ export class TopicHub implements CursorHub {
     this.#drainTimer = undefined;
     clearInterval(this.#stallTimer);
     this.#stallTimer = undefined;
-    await Promise.all([...this.cursors].map((c) => this.remove(c)));
+    for (const c of [...this.cursors]) this.remove(c);
     await this.#catchUp.stop();
     await this.#reader?.stop();
   }

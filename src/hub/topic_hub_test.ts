@@ -79,6 +79,7 @@ async function setup(
     );
     for (const w of hub.windows()) c.positions.set(w.partition, positions?.[w.partition] ?? w.next);
     hub.add(c);
+    c.begin();
     return { c, sock };
   };
   const publish = async (partition: number, from: number, to: number) => {
@@ -173,20 +174,25 @@ Deno.test("hub: records deleted by retention are reported with the first offset 
   await hub.stop();
 });
 
-Deno.test("hub: subscribers behind at the same place share one catch-up reader", async () => {
-  const { hub, source, cursor, publish } = await setup({ windowRecords: 2 });
-  const a = cursor(0), b = cursor(0);
+Deno.test("hub: subscribers waiting at the same place for a catch-up reader share one", async () => {
+  const { hub, source, cursor, publish } = await setup({ windowRecords: 2, poolSize: 1 });
   await publish(0, 0, 10);
-  a.c.grant(100);
-  b.c.grant(100);
+  const x = cursor(100, [5, 0]); // takes the only slot
+  const a = cursor(100, [0, 0]), b = cursor(100, [0, 0]); // both wait, at the same place
   await new Promise((r) => setTimeout(r, 5));
-  assert.equal(source.catchUps.length, 1, "one reader for both");
-  for (let o = 0; o < 10 && !source.catchUps[0].stopped; o++) {
+  assert.equal(source.catchUps.length, 1);
+  for (let o = 5; o < 10 && !source.catchUps[0].stopped; o++) {
     await source.catchUps[0].deliver(delivery(0, o));
   }
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(source.catchUps.length, 2, "one reader for a and b together");
+  for (let o = 0; o < 10 && !source.catchUps[1].stopped; o++) {
+    await source.catchUps[1].deliver(delivery(0, o));
+  }
   await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(offsets(x.sock, 0), range(5, 10));
   for (const s of [a, b]) assert.deepEqual(offsets(s.sock, 0), range(0, 10));
-  assert.ok(source.catchUps[0].stopped);
+  assert.ok(source.catchUps[1].stopped);
   await hub.stop();
 });
 
@@ -275,6 +281,7 @@ Deno.test("hub: under the disconnect policy a subscriber that stalls is reported
   );
   for (const w of hub.windows()) c.positions.set(w.partition, w.next);
   hub.add(c);
+  c.begin();
   await publish(0, 0, 3); // one sent, two waiting with no credit
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(stalls, [], "not before the timeout");

@@ -97,6 +97,11 @@ export interface Delivery {
   key: Uint8Array | null;
   value: Uint8Array | null;
   headers: Record<string, string>;
+  /**
+   * On the last record of a fetched batch: the offset after the batch, transaction markers
+   * included (kafkajs hands out records only), so a reader can step over the markers.
+   */
+  batchNext?: string;
 }
 
 export interface SourceOptions {

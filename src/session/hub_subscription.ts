@@ -63,6 +63,11 @@ export class HubSubscription {
     };
   }
 
+  /** Delivery starts: the session has sent "subscribed". */
+  begin(): void {
+    this.#cursor?.begin();
+  }
+
   grant(n: number): void {
     if (this.#cursor) this.#cursor.grant(n);
     else this.#early += n;

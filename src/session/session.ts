@@ -327,6 +327,7 @@ export class Session {
         "subscribed",
       );
       this.#send({ op: "subscribed", id: f.id, sub: f.sub, topic: f.topic, mode: f.mode, group: f.group });
+      if (subscription instanceof HubSubscription) subscription.begin(); // messages only after "subscribed"
     } catch (e) {
       subscription.stop();
       this.#subs.delete(f.sub);
@@ -353,8 +354,11 @@ export class Session {
     const groupId = f.mode === "group"
       ? prefix + f.group
       : `${prefix}broadcast.${this.deps.identity.node}.${crypto.randomUUID()}`;
+    // "latest" and "timestamp" pin every partition the topic has: one that appears later is new.
+    const newPartitionsFromStart = f.mode === "broadcast" &&
+      (f.from.kind === "latest" || f.from.kind === "timestamp");
     return await source.open(
-      { topic: kafkaTopic, mode: f.mode, groupId, from: f.from, startOffsets },
+      { topic: kafkaTopic, mode: f.mode, groupId, from: f.from, startOffsets, newPartitionsFromStart },
       subscription.deliver,
       {
         onLag: (partition, lag) =>

@@ -94,6 +94,7 @@ export class KafkajsSource implements KafkaSource {
         partitionsConsumedConcurrently: 1,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           const hw = BigInt(batch.highWatermark);
+          const last = batch.messages[batch.messages.length - 1];
           for (const m of batch.messages) {
             if (!isRunning() || isStale()) return;
             // Cancelled when this batch goes stale while the message waits for credit: a revoked
@@ -107,16 +108,18 @@ export class KafkajsSource implements KafkaSource {
               key: m.key ? new Uint8Array(m.key) : null,
               value: m.value ? new Uint8Array(m.value) : null,
               headers: headersOf(m.headers),
+              batchNext: m === last ? (BigInt(batch.lastOffset()) + 1n).toString() : undefined,
             }, waiting.signal);
             // Waiting for credit: keep the group membership alive, and stop waiting if the consumer stops.
             let outcome: boolean | "waiting" = await raceTimeout(sent, WAIT_SLICE_MS);
-            while (outcome === "waiting") {
-              if (!isRunning() || isStale()) {
-                waiting.abort();
-                return;
+            try {
+              while (outcome === "waiting") {
+                if (!isRunning() || isStale()) return;
+                await heartbeat(); // throws on a rebalance: the batch is given up
+                outcome = await raceTimeout(sent, WAIT_SLICE_MS);
               }
-              await heartbeat();
-              outcome = await raceTimeout(sent, WAIT_SLICE_MS);
+            } finally {
+              if (outcome === "waiting") waiting.abort(); // a revoked message is never sent later
             }
             if (!outcome) {
               // The subscription ended (not a message superseded by a newer run): stop fetching,
