@@ -40,6 +40,7 @@ export class TopicHub implements CursorHub {
   #drainTimer?: ReturnType<typeof setInterval>;
   #pumpTimer?: ReturnType<typeof setTimeout>;
   #stallTimer?: ReturnType<typeof setInterval>;
+  #reopenTimer?: ReturnType<typeof setTimeout>;
   #stopped = false;
 
   constructor(readonly topic: string, readonly clientTopic: string, readonly deps: TopicHubDeps) {
@@ -61,13 +62,20 @@ export class TopicHub implements CursorHub {
     for (const [p, o] of Object.entries(ends)) {
       this.#windows[Number(p)] = new PartitionWindow(Number(p), Number(o), this.deps.windowLimits);
     }
+    await this.#openTail();
+  }
+
+  /** The tail reader, from where the windows are (a reopened one continues exactly there). */
+  async #openTail(): Promise<void> {
+    const startOffsets: Record<string, string> = {};
+    for (const w of this.windows()) startOffsets[String(w.partition)] = String(w.next);
     this.#reader = await this.deps.source.open(
       {
         topic: this.topic,
         mode: "broadcast",
         groupId: this.deps.groupId(),
         from: { kind: "latest" },
-        startOffsets: ends,
+        startOffsets,
         newPartitionsFromStart: true,
       },
       (d) => {
@@ -77,7 +85,22 @@ export class TopicHub implements CursorHub {
         if (w.append(new HubRecord(d, this.clientTopic))) this.#schedulePump();
         return Promise.resolve(!this.#stopped);
       },
+      { onFatal: (e) => this.#tailFailed(e) },
     );
+  }
+
+  /** The tail reader failed for good (kafkajs gave up): a new one continues where the windows are. */
+  #tailFailed(e: Error): void {
+    if (this.#stopped) return;
+    this.deps.log.error({ topic: this.topic, err: e.message }, "hub reader failed; reopening it");
+    const old = this.#reader;
+    this.#reader = undefined;
+    this.#reopenTimer = setTimeout(async () => {
+      this.#reopenTimer = undefined;
+      await old?.stop().catch(() => {});
+      if (this.#stopped) return;
+      await this.#openTail().catch((err) => this.#tailFailed(err as Error));
+    }, 1000);
   }
 
   window(partition: number): PartitionWindow | undefined {
@@ -194,6 +217,7 @@ export class TopicHub implements CursorHub {
     this.#drainTimer = undefined;
     clearInterval(this.#stallTimer);
     this.#stallTimer = undefined;
+    clearTimeout(this.#reopenTimer);
     for (const c of [...this.cursors]) this.remove(c);
     await this.#catchUp.stop();
     await this.#reader?.stop();

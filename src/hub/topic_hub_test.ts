@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import type { DeliverFn, Delivery, KafkaSource, SourceHandle, SourceOptions } from "../kafka/types.ts";
+import type {
+  DeliverFn,
+  Delivery,
+  KafkaSource,
+  SourceEvents,
+  SourceHandle,
+  SourceOptions,
+} from "../kafka/types.ts";
 import { createLogger } from "../observability/logger.ts";
 import { Cursor } from "./cursor.ts";
 import { ReaderPool } from "./catch_up.ts";
@@ -18,9 +25,10 @@ const delivery = (partition: number, offset: number): Delivery => ({
 
 /** Kafka as the hub sees it: each open() is a reader whose records the test pushes in. */
 class FakeSource implements KafkaSource {
-  readonly readers: { opts: SourceOptions; deliver: DeliverFn; stopped: boolean }[] = [];
-  open(opts: SourceOptions, deliver: DeliverFn): Promise<SourceHandle> {
-    const reader = { opts, deliver, stopped: false };
+  readonly readers: { opts: SourceOptions; deliver: DeliverFn; events?: SourceEvents; stopped: boolean }[] =
+    [];
+  open(opts: SourceOptions, deliver: DeliverFn, events?: SourceEvents): Promise<SourceHandle> {
+    const reader = { opts, deliver, events, stopped: false };
     this.readers.push(reader);
     return Promise.resolve({
       commit: () => Promise.resolve(),
@@ -288,5 +296,22 @@ Deno.test("hub: under the disconnect policy a subscriber that stalls is reported
   await new Promise((r) => setTimeout(r, 300));
   assert.deepEqual(stalls, ["no credit for 150 ms with messages waiting"]);
   assert.ok(c.stopped);
+  await hub.stop();
+});
+
+Deno.test("hub: a tail reader that fails for good is replaced, continuing where the windows are", async () => {
+  const { hub, source, cursor, publish } = await setup({ ends: [4, 0] });
+  const s = cursor(100);
+  await publish(0, 4, 6);
+  const first = source.tail;
+  first.events?.onFatal?.(new Error("not authorized"));
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.ok(first.stopped);
+  const second = source.readers[source.readers.length - 1];
+  assert.notEqual(second, first);
+  assert.deepEqual(second.opts.startOffsets, { "0": "6", "1": "0" }, "from where the windows are");
+  await second.deliver(delivery(0, 6));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(offsets(s.sock, 0), [4, 5, 6]);
   await hub.stop();
 });
