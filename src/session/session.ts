@@ -1,60 +1,25 @@
 /**
  * One client connection: parses frames, runs the publish pipeline (ack only after
- * Kafka has the record) and owns the connection's subscriptions. It knows nothing
+ * Kafka has the record) and owns the connection's subscriptions (subscriptions.ts). It knows nothing
  * of WebSocket libraries (see Transport) nor of kafkajs (see src/kafka/types.ts).
  */
-import type { Config } from "../config/schema.ts";
-import type { BroadcastHub } from "../hub/hub.ts";
-import type { KafkaCatalog, KafkaSink, KafkaSource, RecordPosition, SourceHandle } from "../kafka/types.ts";
-import type { BridgeMetrics } from "../observability/metrics.ts";
+import type { RecordPosition } from "../kafka/types.ts";
+import type { SessionDeps } from "./deps.ts";
 import type { Logger } from "../observability/logger.ts";
-import {
-  CloseCode,
-  type CommitFrame,
-  type CreditFrame,
-  encodePayload,
-  ErrorCode,
-  type PublishFrame,
-  type ServerFrame,
-  type SubscribeFrame,
-  type UnsubscribeFrame,
-} from "../protocol/mod.ts";
+import { CloseCode, encodePayload, ErrorCode, type PublishFrame, type ServerFrame } from "../protocol/mod.ts";
 import { parseClientFrame, PROTOCOL_VERSION, RETRYABLE } from "../protocol/mod.ts";
 import { asRequestError, RequestError } from "./request_error.ts";
-import { HubSubscription } from "./hub_subscription.ts";
-import { Subscription } from "./subscription.ts";
-import type { TopicPolicy } from "./topics.ts";
+import { Subscriptions } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
 
-/** Who this node is right now; HA supplies role and epoch. */
-export interface NodeIdentity {
-  readonly node: string;
-  role(): string;
-  epoch(): number;
-}
-
-export interface SessionDeps {
-  config: Config;
-  identity: NodeIdentity;
-  sink: KafkaSink;
-  source: KafkaSource;
-  catalog: KafkaCatalog;
-  topics: TopicPolicy;
-  metrics: BridgeMetrics;
-  log: Logger;
-  /** False while the health probe finds Kafka unreachable: publishes then fail fast instead of timing out. */
-  kafkaUp(): boolean;
-  /** Serves broadcast subscriptions from one reader per topic; without it each has a consumer of its own. */
-  hub?: BroadcastHub;
-}
+export type { NodeIdentity, SessionDeps } from "./deps.ts";
 
 export class Session {
   readonly id = crypto.randomUUID();
   #clientId: string;
   /** Called when the last unanswered publish is answered (drain waits on it). */
   #idle?: () => void;
-  readonly #subs = new Map<string, Subscription | HubSubscription>();
-  readonly #commits = new Set<Promise<unknown>>();
+  readonly #subscriptions: Subscriptions;
   /**
    * One entry per publish still waiting on Kafka (its size is the in-flight count);
    * calling it nacks the publish, which shutdown does when it runs out of time.
@@ -68,6 +33,16 @@ export class Session {
   constructor(readonly transport: Transport, readonly deps: SessionDeps) {
     this.#clientId = this.id;
     this.#log = deps.log.child({ session: this.id });
+    this.#subscriptions = new Subscriptions({
+      deps,
+      transport,
+      log: this.#log,
+      send: (frame) => this.#send(frame),
+      error: (code, message, id, sub) => this.#error(code, message, id, sub),
+      refusal: () => this.#refusal,
+      isClosed: () => this.#closed,
+      dropSlowConsumer: (sub, reason) => this.#dropSlowConsumer(sub, reason),
+    });
   }
 
   get inflight(): number {
@@ -144,15 +119,15 @@ export class Session {
       case "publish":
         return this.#publish(f);
       case "subscribe":
-        void this.#subscribe(f);
+        void this.#subscriptions.subscribe(f);
         return;
       case "credit":
-        return this.#credit(f);
+        return this.#subscriptions.credit(f);
       case "commit":
-        void this.#commit(f);
+        void this.#subscriptions.commit(f);
         return;
       case "unsubscribe":
-        void this.#unsubscribe(f);
+        void this.#subscriptions.unsubscribe(f);
         return;
       case "ping":
         this.#send({ op: "pong", id: f.id });
@@ -245,198 +220,6 @@ export class Session {
     });
   }
 
-  async #subscribe(f: SubscribeFrame): Promise<void> {
-    const { config, topics, catalog, metrics } = this.deps;
-    if (this.#refusal) return this.#error(this.#refusal.code, this.#refusal.message, f.id, f.sub);
-    if (this.#subs.has(f.sub)) {
-      return this.#error(
-        ErrorCode.DUPLICATE_SUBSCRIPTION,
-        `subscription "${f.sub}" already exists on this connection`,
-        f.id,
-        f.sub,
-      );
-    }
-    if (this.#subs.size >= config.server.maxSubscriptions) {
-      return this.#error(
-        ErrorCode.TOO_MANY_SUBSCRIPTIONS,
-        `at most ${config.server.maxSubscriptions} subscriptions per connection`,
-        f.id,
-        f.sub,
-      );
-    }
-    const decision = topics.resolve(f.topic);
-    if (!decision.ok) return this.#error(decision.code, decision.message, f.id, f.sub);
-    const slow = config.server.slowConsumer;
-    const hub = f.mode === "broadcast" ? this.deps.hub : undefined;
-    const subscription = hub
-      ? new HubSubscription(f.sub, f.topic, f.encoding, f.credit, {
-        maxCredit: config.server.maxCredit,
-        maxBufferedBytes: slow.maxBufferedBytes,
-        stall: slow.policy === "disconnect"
-          ? { timeoutMs: slow.stallTimeoutMs, onStalled: (reason) => this.#dropSlowConsumer(f.sub, reason) }
-          : undefined,
-      }, {
-        sendText: (text) => {
-          metrics.deliveries.inc();
-          if (!this.#closed) this.transport.send(text);
-        },
-        bufferedAmount: () => this.transport.bufferedAmount(),
-        onPendingChange: (d) => metrics.pendingDeliveries.inc(d),
-      })
-      : new Subscription(f.sub, f.topic, f.mode, f.encoding, f.credit, {
-        maxCredit: config.server.maxCredit,
-        maxBufferedBytes: slow.maxBufferedBytes,
-        policy: slow.policy,
-        stallTimeoutMs: slow.stallTimeoutMs,
-      }, {
-        send: (frame) => {
-          metrics.deliveries.inc();
-          this.#send(frame);
-        },
-        bufferedAmount: () => this.transport.bufferedAmount(),
-        onStalled: (reason) => this.#dropSlowConsumer(f.sub, reason),
-        onPendingChange: (d) => metrics.pendingDeliveries.inc(d),
-      });
-    this.#subs.set(f.sub, subscription);
-    try {
-      const info = await catalog.topic(decision.kafkaTopic);
-      if (!info) throw new RequestError(ErrorCode.UNKNOWN_TOPIC, `topic "${f.topic}" does not exist`);
-      let startOffsets: Record<string, string> | undefined;
-      if (f.from.kind === "offsets") {
-        for (const p of Object.keys(f.from.offsets)) {
-          if (Number(p) >= info.partitions) {
-            throw new RequestError(
-              ErrorCode.BAD_OFFSET,
-              `topic "${f.topic}" has partitions 0 to ${info.partitions - 1}, not ${p}`,
-            );
-          }
-        }
-        startOffsets = f.from.offsets;
-      }
-      const handle = subscription instanceof HubSubscription
-        ? await subscription.open(hub!, decision.kafkaTopic, f.from)
-        : await this.#openConsumer(f, decision.kafkaTopic, subscription, startOffsets);
-      if (subscription.stopped || this.#closed) {
-        await handle.stop();
-        return;
-      }
-      subscription.handle = handle;
-      metrics.subscriptions.inc();
-      this.#log.debug(
-        { sub: f.sub, topic: f.topic, mode: f.mode, group: f.group, from: f.from },
-        "subscribed",
-      );
-      this.#send({ op: "subscribed", id: f.id, sub: f.sub, topic: f.topic, mode: f.mode, group: f.group });
-      if (subscription instanceof HubSubscription) subscription.begin(); // messages only after "subscribed"
-    } catch (e) {
-      subscription.stop();
-      this.#subs.delete(f.sub);
-      const err = asRequestError(e);
-      this.#error(err.code, err.message, f.id, f.sub);
-    }
-  }
-
-  /** A Kafka consumer of the subscription's own: group members, and broadcast without the hub. */
-  async #openConsumer(
-    f: SubscribeFrame,
-    kafkaTopic: string,
-    subscription: Subscription,
-    startOffsets: Record<string, string> | undefined,
-  ): Promise<SourceHandle> {
-    const { config, catalog, source, metrics } = this.deps;
-    if (f.from.kind === "timestamp") {
-      startOffsets = await catalog.offsetsForTimestamp(kafkaTopic, f.from.timestamp);
-    } else if (f.from.kind === "latest" && f.mode === "broadcast") {
-      // Pin "latest" now, so every message published after "subscribed" is delivered.
-      startOffsets = await catalog.endOffsets(kafkaTopic);
-    }
-    const prefix = config.kafka.consumer.groupPrefix;
-    const groupId = f.mode === "group"
-      ? prefix + f.group
-      : `${prefix}broadcast.${this.deps.identity.node}.${crypto.randomUUID()}`;
-    // "latest" and "timestamp" pin every partition the topic has: one that appears later is new.
-    const newPartitionsFromStart = f.mode === "broadcast" &&
-      (f.from.kind === "latest" || f.from.kind === "timestamp");
-    return await source.open(
-      { topic: kafkaTopic, mode: f.mode, groupId, from: f.from, startOffsets, newPartitionsFromStart },
-      subscription.deliver,
-      {
-        onLag: (partition, lag) =>
-          metrics.consumerLag.set({ topic: kafkaTopic, partition, group: f.group ?? "" }, lag),
-        onFatal: (e) => this.#endSubscription(f.sub, `Kafka consumer failed: ${e.message}`),
-      },
-    );
-  }
-
-  #credit(f: CreditFrame): void {
-    const s = this.#subs.get(f.sub);
-    if (!s) {
-      return this.#error(
-        ErrorCode.UNKNOWN_SUBSCRIPTION,
-        `no subscription "${f.sub}" on this connection`,
-        f.id,
-        f.sub,
-      );
-    }
-    s.grant(f.n);
-  }
-
-  async #commit(f: CommitFrame): Promise<void> {
-    const s = this.#subs.get(f.sub);
-    if (!s || !s.handle) {
-      return this.#error(ErrorCode.UNKNOWN_SUBSCRIPTION, `no active subscription "${f.sub}"`, f.id, f.sub);
-    }
-    if (s.mode !== "group") {
-      return this.#error(
-        ErrorCode.BAD_FIELD,
-        "commit needs a group subscription; broadcast subscribers resume from offsets they keep",
-        f.id,
-        f.sub,
-      );
-    }
-    const done = s.handle.commit(f.partition, f.offset);
-    this.#commits.add(done);
-    try {
-      await done;
-      this.#send({ op: "committed", id: f.id, sub: f.sub, partition: f.partition, offset: f.offset });
-    } catch (e) {
-      const err = asRequestError(e);
-      this.#error(err.code, `commit failed: ${err.message}`, f.id, f.sub);
-    } finally {
-      this.#commits.delete(done);
-    }
-  }
-
-  async #unsubscribe(f: UnsubscribeFrame): Promise<void> {
-    if (!this.#subs.has(f.sub)) {
-      return this.#error(
-        ErrorCode.UNKNOWN_SUBSCRIPTION,
-        `no subscription "${f.sub}" on this connection`,
-        f.id,
-        f.sub,
-      );
-    }
-    await this.#stopSubscription(f.sub);
-    this.#send({ op: "unsubscribed", id: f.id, sub: f.sub });
-  }
-
-  async #stopSubscription(sub: string): Promise<void> {
-    const s = this.#subs.get(sub);
-    if (!s) return;
-    this.#subs.delete(sub);
-    s.stop();
-    if (s.handle) {
-      this.deps.metrics.subscriptions.dec();
-      await s.handle.stop();
-    }
-  }
-
-  async #endSubscription(sub: string, reason: string): Promise<void> {
-    await this.#stopSubscription(sub);
-    this.#error(ErrorCode.KAFKA_UNAVAILABLE, reason, undefined, sub);
-    this.#send({ op: "unsubscribed", sub, reason });
-  }
-
   #dropSlowConsumer(sub: string, reason: string): void {
     this.#log.info({ sub, reason }, "disconnecting slow consumer");
     this.#error(ErrorCode.SLOW_CONSUMER, `disconnected: ${reason}`, undefined, sub);
@@ -466,14 +249,14 @@ export class Session {
       clearTimeout(timer);
     }
     for (const abandon of [...this.#unanswered]) abandon();
-    await Promise.allSettled([...this.#commits]);
-    await Promise.allSettled([...this.#subs.keys()].map((s) => this.#stopSubscription(s)));
+    await Promise.allSettled(this.#subscriptions.commitsInFlight);
+    await this.#subscriptions.stopAll();
   }
 
   /** The socket is gone: stop deliveries. In-flight publishes still complete in Kafka. */
   async closed(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled([...this.#subs.keys()].map((s) => this.#stopSubscription(s)));
+    await this.#subscriptions.stopAll();
   }
 }

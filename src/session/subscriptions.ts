@@ -1,0 +1,258 @@
+/**
+ * A connection's subscriptions: subscribe, credit, commit and unsubscribe. Broadcast ones are
+ * cursors of the fan-out hub (src/hub/); group ones, Kafka group members of their own.
+ */
+import type { SourceHandle } from "../kafka/types.ts";
+import type { Logger } from "../observability/logger.ts";
+import {
+  type CommitFrame,
+  type CreditFrame,
+  ErrorCode,
+  type ServerFrame,
+  type SubscribeFrame,
+  type UnsubscribeFrame,
+} from "../protocol/mod.ts";
+import { HubSubscription } from "./hub_subscription.ts";
+import { asRequestError, RequestError } from "./request_error.ts";
+import type { SessionDeps } from "./deps.ts";
+import { Subscription } from "./subscription.ts";
+import type { Transport } from "./transport.ts";
+
+/** What the subscriptions need from their connection. */
+export interface SubscriptionsHost {
+  readonly deps: SessionDeps;
+  readonly transport: Transport;
+  readonly log: Logger;
+  send(frame: ServerFrame): void;
+  error(code: ErrorCode, message: string, id?: string, sub?: string): void;
+  /** Set while the connection drains: how new subscriptions are refused. */
+  refusal(): { code: ErrorCode; message: string } | undefined;
+  isClosed(): boolean;
+  dropSlowConsumer(sub: string, reason: string): void;
+}
+
+export class Subscriptions {
+  readonly #subs = new Map<string, Subscription | HubSubscription>();
+  readonly #commits = new Set<Promise<unknown>>();
+
+  constructor(readonly host: SubscriptionsHost) {}
+
+  /** Commits still waiting on Kafka (drain lets them finish). */
+  get commitsInFlight(): Promise<unknown>[] {
+    return [...this.#commits];
+  }
+
+  /** Ends every subscription (the connection is draining or gone). */
+  async stopAll(): Promise<void> {
+    await Promise.allSettled([...this.#subs.keys()].map((s) => this.stop(s)));
+  }
+
+  async subscribe(f: SubscribeFrame): Promise<void> {
+    const { config, topics, catalog, metrics } = this.host.deps;
+    const refusal = this.host.refusal();
+    if (refusal) return this.host.error(refusal.code, refusal.message, f.id, f.sub);
+    if (this.#subs.has(f.sub)) {
+      return this.host.error(
+        ErrorCode.DUPLICATE_SUBSCRIPTION,
+        `subscription "${f.sub}" already exists on this connection`,
+        f.id,
+        f.sub,
+      );
+    }
+    if (this.#subs.size >= config.server.maxSubscriptions) {
+      return this.host.error(
+        ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+        `at most ${config.server.maxSubscriptions} subscriptions per connection`,
+        f.id,
+        f.sub,
+      );
+    }
+    const decision = topics.resolve(f.topic);
+    if (!decision.ok) return this.host.error(decision.code, decision.message, f.id, f.sub);
+    const slow = config.server.slowConsumer;
+    const hub = f.mode === "broadcast" ? this.host.deps.hub : undefined;
+    const subscription = hub
+      ? new HubSubscription(f.sub, f.topic, f.encoding, f.credit, {
+        maxCredit: config.server.maxCredit,
+        maxBufferedBytes: slow.maxBufferedBytes,
+        stall: slow.policy === "disconnect"
+          ? {
+            timeoutMs: slow.stallTimeoutMs,
+            onStalled: (reason) => this.host.dropSlowConsumer(f.sub, reason),
+          }
+          : undefined,
+      }, {
+        sendText: (text) => {
+          metrics.deliveries.inc();
+          if (!this.host.isClosed()) this.host.transport.send(text);
+        },
+        bufferedAmount: () => this.host.transport.bufferedAmount(),
+        onPendingChange: (d) => metrics.pendingDeliveries.inc(d),
+      })
+      : new Subscription(f.sub, f.topic, f.mode, f.encoding, f.credit, {
+        maxCredit: config.server.maxCredit,
+        maxBufferedBytes: slow.maxBufferedBytes,
+        policy: slow.policy,
+        stallTimeoutMs: slow.stallTimeoutMs,
+      }, {
+        send: (frame) => {
+          metrics.deliveries.inc();
+          this.host.send(frame);
+        },
+        bufferedAmount: () => this.host.transport.bufferedAmount(),
+        onStalled: (reason) => this.host.dropSlowConsumer(f.sub, reason),
+        onPendingChange: (d) => metrics.pendingDeliveries.inc(d),
+      });
+    this.#subs.set(f.sub, subscription);
+    try {
+      const info = await catalog.topic(decision.kafkaTopic);
+      if (!info) throw new RequestError(ErrorCode.UNKNOWN_TOPIC, `topic "${f.topic}" does not exist`);
+      let startOffsets: Record<string, string> | undefined;
+      if (f.from.kind === "offsets") {
+        for (const p of Object.keys(f.from.offsets)) {
+          if (Number(p) >= info.partitions) {
+            throw new RequestError(
+              ErrorCode.BAD_OFFSET,
+              `topic "${f.topic}" has partitions 0 to ${info.partitions - 1}, not ${p}`,
+            );
+          }
+        }
+        startOffsets = f.from.offsets;
+      }
+      const handle = subscription instanceof HubSubscription
+        ? await subscription.open(hub!, decision.kafkaTopic, f.from)
+        : await this.#openConsumer(f, decision.kafkaTopic, subscription, startOffsets);
+      if (subscription.stopped || this.host.isClosed()) {
+        await handle.stop();
+        return;
+      }
+      subscription.handle = handle;
+      metrics.subscriptions.inc();
+      this.host.log.debug(
+        { sub: f.sub, topic: f.topic, mode: f.mode, group: f.group, from: f.from },
+        "subscribed",
+      );
+      this.host.send({
+        op: "subscribed",
+        id: f.id,
+        sub: f.sub,
+        topic: f.topic,
+        mode: f.mode,
+        group: f.group,
+      });
+      if (subscription instanceof HubSubscription) subscription.begin(); // messages only after "subscribed"
+    } catch (e) {
+      subscription.stop();
+      this.#subs.delete(f.sub);
+      const err = asRequestError(e);
+      this.host.error(err.code, err.message, f.id, f.sub);
+    }
+  }
+
+  /** A Kafka consumer of the subscription's own: group members, and broadcast without the hub. */
+  async #openConsumer(
+    f: SubscribeFrame,
+    kafkaTopic: string,
+    subscription: Subscription,
+    startOffsets: Record<string, string> | undefined,
+  ): Promise<SourceHandle> {
+    const { config, catalog, source, metrics } = this.host.deps;
+    if (f.from.kind === "timestamp") {
+      startOffsets = await catalog.offsetsForTimestamp(kafkaTopic, f.from.timestamp);
+    } else if (f.from.kind === "latest" && f.mode === "broadcast") {
+      // Pin "latest" now, so every message published after "subscribed" is delivered.
+      startOffsets = await catalog.endOffsets(kafkaTopic);
+    }
+    const prefix = config.kafka.consumer.groupPrefix;
+    const groupId = f.mode === "group"
+      ? prefix + f.group
+      : `${prefix}broadcast.${this.host.deps.identity.node}.${crypto.randomUUID()}`;
+    // "latest" and "timestamp" pin every partition the topic has: one that appears later is new.
+    const newPartitionsFromStart = f.mode === "broadcast" &&
+      (f.from.kind === "latest" || f.from.kind === "timestamp");
+    return await source.open(
+      { topic: kafkaTopic, mode: f.mode, groupId, from: f.from, startOffsets, newPartitionsFromStart },
+      subscription.deliver,
+      {
+        onLag: (partition, lag) =>
+          metrics.consumerLag.set({ topic: kafkaTopic, partition, group: f.group ?? "" }, lag),
+        onFatal: (e) => this.#end(f.sub, `Kafka consumer failed: ${e.message}`),
+      },
+    );
+  }
+
+  credit(f: CreditFrame): void {
+    const s = this.#subs.get(f.sub);
+    if (!s) {
+      return this.host.error(
+        ErrorCode.UNKNOWN_SUBSCRIPTION,
+        `no subscription "${f.sub}" on this connection`,
+        f.id,
+        f.sub,
+      );
+    }
+    s.grant(f.n);
+  }
+
+  async commit(f: CommitFrame): Promise<void> {
+    const s = this.#subs.get(f.sub);
+    if (!s || !s.handle) {
+      return this.host.error(
+        ErrorCode.UNKNOWN_SUBSCRIPTION,
+        `no active subscription "${f.sub}"`,
+        f.id,
+        f.sub,
+      );
+    }
+    if (s.mode !== "group") {
+      return this.host.error(
+        ErrorCode.BAD_FIELD,
+        "commit needs a group subscription; broadcast subscribers resume from offsets they keep",
+        f.id,
+        f.sub,
+      );
+    }
+    const done = s.handle.commit(f.partition, f.offset);
+    this.#commits.add(done);
+    try {
+      await done;
+      this.host.send({ op: "committed", id: f.id, sub: f.sub, partition: f.partition, offset: f.offset });
+    } catch (e) {
+      const err = asRequestError(e);
+      this.host.error(err.code, `commit failed: ${err.message}`, f.id, f.sub);
+    } finally {
+      this.#commits.delete(done);
+    }
+  }
+
+  async unsubscribe(f: UnsubscribeFrame): Promise<void> {
+    if (!this.#subs.has(f.sub)) {
+      return this.host.error(
+        ErrorCode.UNKNOWN_SUBSCRIPTION,
+        `no subscription "${f.sub}" on this connection`,
+        f.id,
+        f.sub,
+      );
+    }
+    await this.stop(f.sub);
+    this.host.send({ op: "unsubscribed", id: f.id, sub: f.sub });
+  }
+
+  /** Ends one subscription and lets go of what it holds in Kafka. */
+  async stop(sub: string): Promise<void> {
+    const s = this.#subs.get(sub);
+    if (!s) return;
+    this.#subs.delete(sub);
+    s.stop();
+    if (s.handle) {
+      this.host.deps.metrics.subscriptions.dec();
+      await s.handle.stop();
+    }
+  }
+
+  async #end(sub: string, reason: string): Promise<void> {
+    await this.stop(sub);
+    this.host.error(ErrorCode.KAFKA_UNAVAILABLE, reason, undefined, sub);
+    this.host.send({ op: "unsubscribed", sub, reason });
+  }
+}
