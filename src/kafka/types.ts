@@ -3,7 +3,7 @@
  * them (src/kafka/kafkajs/), so another client library can be measured later
  * without touching sessions or the server.
  */
-import type { StartPosition, SubscribeMode } from "../protocol/mod.ts";
+import type { StartPosition, SubscribeMode, WireRecord } from "../protocol/mod.ts";
 
 export interface OutgoingRecord {
   topic: string;
@@ -89,14 +89,8 @@ export interface KafkaCatalog {
   close(): Promise<void>;
 }
 
-export interface Delivery {
+export interface Delivery extends WireRecord {
   topic: string;
-  partition: number;
-  offset: string;
-  timestamp: string;
-  key: Uint8Array | null;
-  value: Uint8Array | null;
-  headers: Record<string, string>;
   /**
    * On the last record of a fetched batch: the offset after the batch, transaction markers
    * included (kafkajs hands out records only), so a reader can step over the markers.

@@ -64,17 +64,20 @@ export function decodeKey(bytes: Uint8Array | null): { key: string | null; keyEn
   }
 }
 
+/** What a `message` frame carries of a Kafka record. */
+export interface WireRecord {
+  partition: number;
+  offset: string;
+  timestamp: string;
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: Record<string, string>;
+}
+
 /** A Kafka record as the body of a `message` frame (all but `op` and `sub`), in the subscriber's encoding. */
 export function messageBody(
   clientTopic: string,
-  r: {
-    partition: number;
-    offset: string;
-    timestamp: string;
-    key: Uint8Array | null;
-    value: Uint8Array | null;
-    headers: Record<string, string>;
-  },
+  r: WireRecord,
   encoding: Encoding,
 ): Omit<MessageFrame, "op" | "sub"> {
   const value = r.value ? decodePayload(r.value, encoding) : { value: null, encoding };
