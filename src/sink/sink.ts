@@ -239,11 +239,13 @@ export class BatchingSink implements KafkaSink {
       this.#topics.set(info.name, t);
     }
     t.info = info; // a refreshed lookup may bring more partitions or another limit
-    const laneOffset = hashString(info.name); // spreads each topic's partitions over the lanes from its own start
-    while (t.partitions.length < info.partitions) {
-      const partition = t.partitions.length;
-      const lane = this.#lanes[(laneOffset + partition) % this.#lanes.length];
-      t.partitions.push({ topic: t, partition, lane, queue: new PartitionQueue(), retries: [] });
+    if (t.partitions.length < info.partitions) {
+      const laneOffset = hashString(info.name); // spreads each topic's partitions over the lanes from its own start
+      while (t.partitions.length < info.partitions) {
+        const partition = t.partitions.length;
+        const lane = this.#lanes[(laneOffset + partition) % this.#lanes.length];
+        t.partitions.push({ topic: t, partition, lane, queue: new PartitionQueue(), retries: [] });
+      }
     }
     return t;
   }
@@ -341,9 +343,10 @@ export class BatchingSink implements KafkaSink {
       for (const { state } of request) this.#refreshTopic(state.topic.info.name);
     }
     if (request.length > 1) {
+      // Without a transaction, Kafka may have written some batches before refusing another.
+      const mayBeWritten = !this.#opts.transactional;
       for (const { state, items } of request) {
-        if (!this.#opts.transactional) { for (const p of items) p.maybeWritten = true; // an aborted transaction wrote nothing
-         }
+        if (mayBeWritten) { for (const p of items) p.maybeWritten = true; }
         state.retries.unshift(items);
         state.lane.ready.add(state);
       }
