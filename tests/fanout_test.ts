@@ -22,8 +22,7 @@ function positions(frames: Frame[]): string[] {
 
 /**
  * Every record Kafka holds from `from` on (per partition) reached the subscriber exactly once, in
- * offset order. Kafka is read until it holds at least `atLeast` records (what the test saw acked):
- * kcat right after a burst of writes can return before it has read every partition.
+ * offset order. Kafka is read until it holds at least `atLeast` records (what the test saw acked).
  */
 async function assertExactly(
   c: TestClient,
@@ -32,11 +31,7 @@ async function assertExactly(
   atLeast: number,
   from: (p: number) => number = () => 0,
 ) {
-  let all = await kcatRead(topic);
-  await until(
-    `kcat to read ${atLeast} records of ${topic}`,
-    async () => (all = await kcatRead(topic)).length >= atLeast,
-  );
+  const all = await kcatRead(topic, brokers(), atLeast);
   const expected = all.filter((r) => r.offset >= from(r.partition));
   await until(
     `${sub} to receive ${expected.length} records`,

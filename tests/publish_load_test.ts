@@ -45,7 +45,7 @@ Deno.test("publish load: 4 clients x 250 in flight x 5,000 B keyless records are
       )
     ));
     for (const a of answers) assertAllAcked(a);
-    const records = await kcatRead(topic);
+    const records = await kcatRead(topic, brokers(), 1000);
     assert.equal(records.length, 1000, "Kafka holds exactly the acked records");
     const recordAt = recordsByPosition(records);
     for (const a of answers.flat()) {
@@ -131,7 +131,7 @@ Deno.test("publish load: per-key order holds with several requests in flight acr
         assertAllAcked(await publishAll(c, frames));
       }
     }));
-    const records = await kcatRead(topic);
+    const records = await kcatRead(topic, brokers(), 4 * N);
     assert.equal(records.length, 4 * N);
     assert.equal(new Set(records.map((r) => r.partition)).size, 6, "the keys cover every partition");
     for (let ci = 0; ci < 4; ci++) {

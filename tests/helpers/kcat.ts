@@ -9,7 +9,20 @@ export interface KcatRecord {
   headers: Record<string, string>;
 }
 
-export async function kcatRead(topic: string, brokerList = brokers()): Promise<KcatRecord[]> {
+/**
+ * Every record of the topic. kcat right after a burst of writes can stop before it has read every
+ * partition: with `atLeast` (what the test saw acked), it reads again until it has that many.
+ */
+export async function kcatRead(topic: string, brokerList = brokers(), atLeast = 0): Promise<KcatRecord[]> {
+  const deadline = performance.now() + 15_000;
+  for (;;) {
+    const records = await kcatReadOnce(topic, brokerList);
+    if (records.length >= atLeast || performance.now() > deadline) return records;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function kcatReadOnce(topic: string, brokerList: string): Promise<KcatRecord[]> {
   const out = await new Deno.Command("kcat", {
     args: ["-C", "-b", brokerList, "-t", topic, "-o", "beginning", "-e", "-q", "-J"],
     stdout: "piped",
