@@ -8,6 +8,9 @@ import type { Coordinator } from "./ha/coordinator.ts";
 import { FileLockCoordinator } from "./ha/file_lock.ts";
 import { HeartbeatCoordinator } from "./ha/heartbeat.ts";
 import { HaNode } from "./ha/node.ts";
+import { LogFollower } from "./dedupe/follower.ts";
+import { DedupeLedger } from "./dedupe/ledger.ts";
+import { DedupeTable } from "./dedupe/table.ts";
 import { BroadcastHub } from "./hub/hub.ts";
 import { KafkaHealth } from "./kafka/health.ts";
 import { KafkajsCatalog } from "./kafka/kafkajs/catalog.ts";
@@ -58,8 +61,38 @@ export async function runBridge(
     { length: haEnabled ? 1 : k.producers },
     () => new KafkajsProducerLane(kafka, { transactionalId, requestTimeoutMs: k.requestTimeoutMs }),
   );
+  const d = config.dedupe;
+  const dedupeTopic = haEnabled && d.enabled
+    ? d.topic ?? `__edge-bridge-dedupe-${config.ha.pairId}`
+    : undefined;
+  const dedupe = d.enabled
+    ? new DedupeLedger(
+      new DedupeTable({
+        maxClients: d.maxClients,
+        windowPerClient: d.windowPerClient,
+        clientTtlMs: d.clientTtlMs,
+      }),
+      {
+        node,
+        logTopic: dedupeTopic,
+        rebuildTimeoutMs: d.rebuildTimeoutMs,
+        epoch: () => ha?.epoch() ?? 0,
+        onUnverifiable: (reason) => metrics.dedupeUnverifiable.inc({ reason }),
+        onUnreadable: (why) => {
+          metrics.dedupeLogUnreadable.inc();
+          log.warn({ topic: dedupeTopic, why }, "skipped a dedupe log record this version cannot read");
+        },
+      },
+    )
+    : undefined;
+  if (dedupe) {
+    metrics.watchDedupe(() => ({ clients: dedupe.table.clients, positions: dedupe.table.entries }));
+  }
   const sink = new BatchingSink({
     transactional: haEnabled,
+    onSequencedFate: dedupe && ((record, fate) => dedupe.fate(record, fate)),
+    companion: dedupe?.companion,
+    afterActivation: dedupe && ((produce) => dedupe.afterActivation(produce)),
     lingerMs: k.lingerMs,
     maxBatchMessages: k.maxBatchMessages,
     maxBatchBytes: k.maxBatchBytes,
@@ -135,10 +168,14 @@ export async function runBridge(
     }
   }
   const identity: NodeIdentity = ha ?? standaloneIdentity(node);
+  const follower = dedupeTopic && dedupe
+    ? followDedupeLog(dedupeTopic, dedupe, catalog, source, config, node, log, signal)
+    : undefined;
+  const expiry = dedupe && setInterval(() => dedupe.table.expire(Date.now()), 60_000);
   const isLive = () => ha?.isLive ?? true;
 
   const server = new BridgeServer(
-    { config, identity, sink, source, catalog, topics, metrics, log, kafkaUp: () => health.up, hub },
+    { config, identity, sink, source, catalog, topics, metrics, log, kafkaUp: () => health.up, hub, dedupe },
     {
       ready: () => ({
         ready: health.up && isLive(),
@@ -185,7 +222,56 @@ export async function runBridge(
   await server.shutdown(deadline);
   await hub?.close();
   await sink.close();
+  clearInterval(expiry);
+  await (await follower)?.stop();
   await healthLoop;
   await catalog.close();
   log.info("stopped");
+}
+
+/**
+ * HA: creates the dedupe log when missing (compacted, and idle clients' windows expire with
+ * the TTL), then follows it. Retries until Kafka answers; until then an activation's barrier
+ * cannot be read back, so this node cannot become live, which is the safe side.
+ */
+async function followDedupeLog(
+  topic: string,
+  ledger: DedupeLedger,
+  catalog: KafkajsCatalog,
+  source: KafkajsSource,
+  config: Config,
+  node: string,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<LogFollower | undefined> {
+  const ttl = config.dedupe.clientTtlMs;
+  const configs = {
+    "cleanup.policy": "compact,delete",
+    "retention.ms": String(ttl),
+    // Compaction and retention work on closed segments: close them often, so the log a new
+    // node reads stays near one record per client.
+    "segment.ms": String(Math.min(600_000, Math.max(60_000, Math.floor(ttl / 4)))),
+    "min.cleanable.dirty.ratio": "0.1",
+  };
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    try {
+      await catalog.ensureTopic(topic, 1, configs);
+      const follower = new LogFollower({
+        source,
+        topic,
+        groupId: () => `${config.kafka.consumer.groupPrefix}dedupe.${node}.${crypto.randomUUID()}`,
+        apply: (key, value) => ledger.apply(key, value),
+        log,
+      });
+      await follower.start();
+      log.info({ topic }, "following the dedupe log");
+      return follower;
+    } catch (e) {
+      if (attempt % 10 === 0) {
+        log.warn({ topic, err: (e as Error).message }, "cannot open the dedupe log yet; retrying");
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+  return undefined;
 }

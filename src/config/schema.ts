@@ -85,6 +85,20 @@ export const configSchema = z.object({
     /** Kafka consumers reading for subscribers behind a window, across all topics; more wait their turn. */
     maxCatchUpReaders: z.number().int().min(1).max(10_000).default(32),
   }).strict().default({}),
+  dedupe: z.object({
+    /** Publishes that carry (clientId, seq) are written once, however often they are resent. */
+    enabled: z.boolean().default(true),
+    /** Clients whose windows are kept; beyond it the least recently seen is forgotten. */
+    maxClients: z.number().int().min(1).max(10_000_000).default(100_000),
+    /** Unanswered positions kept per client (keep it above server.maxInflightPublishes). */
+    windowPerClient: z.number().int().min(1).max(100_000).default(1_024),
+    /** A client that has not published for this long is forgotten (HA: the log's retention.ms too). */
+    clientTtlMs: ms(3_600_000, 1_000, 7 * 24 * 3_600_000),
+    /** HA: the compacted topic that holds the windows. Default: __edge-bridge-dedupe-<ha.pairId>. */
+    topic: z.string().min(1).max(249).regex(/^[A-Za-z0-9._-]+$/).optional(),
+    /** HA: how long a new live may take to read the log up to its barrier before the activation fails. */
+    rebuildTimeoutMs: ms(30_000, 100, 600_000),
+  }).strict().default({}),
   topics: z.object({
     /** Glob patterns ('*' matches any run of characters) over Kafka topic names. */
     allow: z.array(z.string().min(1)).default(["*"]),

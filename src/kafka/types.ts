@@ -11,6 +11,8 @@ export interface OutgoingRecord {
   key?: Uint8Array;
   value: Uint8Array;
   headers: Record<string, string>;
+  /** Exactly-once publishing: the client and its sequence number (src/dedupe/). */
+  sequence?: { clientId: string; seq: number };
 }
 
 export interface RecordPosition {
@@ -43,6 +45,12 @@ export interface PartitionBatch {
 }
 
 /**
+ * HA: records that belong in the same transaction as `batches`, once Kafka has placed
+ * them (their base offsets, in order): the dedupe log's positions. Empty: none.
+ */
+export type Companion = (batches: PartitionBatch[], bases: string[]) => PartitionBatch[];
+
+/**
  * One Kafka producer (idempotent; transactional in HA mode) as the sink drives it:
  * whole requests, one at a time. The sink keeps several lanes to have several
  * requests in flight, and sends a partition through one lane only, which keeps
@@ -56,7 +64,7 @@ export interface ProducerLane {
    * other kind is Kafka's refusal of one of the batches, which kafkajs reports for the
    * whole request, so with several batches the others may have been written.
    */
-  produce(batches: PartitionBatch[]): Promise<string[]>;
+  produce(batches: PartitionBatch[], companion?: Companion): Promise<string[]>;
   /** HA: take over the transactional id, fencing older holders, before serving. */
   activate(): Promise<void>;
   /** Drops the producer; the next produce() connects with a fresh producer id. */
@@ -86,6 +94,8 @@ export interface KafkaCatalog {
   earliestOffsets(topic: string): Promise<Record<string, string>>;
   /** Throws when the cluster cannot be reached. */
   ping(): Promise<void>;
+  /** Creates the topic unless it exists (the bridge's own topics only: it never creates clients' topics). */
+  ensureTopic(name: string, partitions: number, configs: Record<string, string>): Promise<void>;
   close(): Promise<void>;
 }
 

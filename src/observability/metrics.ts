@@ -45,6 +45,23 @@ export class BridgeMetrics {
     labelNames: ["code"],
     registers: [this.registry],
   });
+  readonly dedupeResends = new client.Counter({
+    name: "edge_bridge_dedupe_resends_total",
+    help: "Sequenced publishes that were resends: answered from the dedupe table, or refused while in flight",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
+  readonly dedupeUnverifiable = new client.Counter({
+    name: "edge_bridge_dedupe_unverifiable_total",
+    help: "Sequenced publishes outside the dedupe window (written, at-least-once), by reason",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
+  readonly dedupeLogUnreadable = new client.Counter({
+    name: "edge_bridge_dedupe_log_unreadable_total",
+    help: "Records of the dedupe log this bridge could not read (skipped)",
+    registers: [this.registry],
+  });
   readonly publishLatency = new client.Histogram({
     name: "edge_bridge_publish_ack_seconds",
     help: "Time from publish frame received to ack sent",
@@ -132,6 +149,25 @@ export class BridgeMetrics {
   }
 
   /** Gauges of the broadcast hub, read when /metrics is scraped. */
+  watchDedupe(stats: () => { clients: number; positions: number }): void {
+    new client.Gauge({
+      name: "edge_bridge_dedupe_clients",
+      help: "Exactly-once clients whose windows the bridge holds",
+      registers: [this.registry],
+      collect() {
+        this.set(stats().clients);
+      },
+    });
+    new client.Gauge({
+      name: "edge_bridge_dedupe_positions",
+      help: "Written-but-unacknowledged positions held in the dedupe windows",
+      registers: [this.registry],
+      collect() {
+        this.set(stats().positions);
+      },
+    });
+  }
+
   watchHub(stats: () => Promise<HubStats>): void {
     const registers = [this.registry];
     const gauge = (

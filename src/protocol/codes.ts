@@ -28,6 +28,7 @@ export const ErrorCode = {
   RECORD_TOO_LARGE: "RECORD_TOO_LARGE",
   SHUTTING_DOWN: "SHUTTING_DOWN",
   NOT_LIVE: "NOT_LIVE",
+  PUBLISH_IN_FLIGHT: "PUBLISH_IN_FLIGHT",
   SLOW_CONSUMER: "SLOW_CONSUMER",
   INTERNAL: "INTERNAL",
 } as const;
@@ -56,6 +57,7 @@ export const RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
   RECORD_TOO_LARGE: false,
   SHUTTING_DOWN: true,
   NOT_LIVE: true,
+  PUBLISH_IN_FLIGHT: true,
   SLOW_CONSUMER: true,
   INTERNAL: true,
 };

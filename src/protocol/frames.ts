@@ -35,6 +35,14 @@ export interface PublishFrame {
   keyEncoding: "utf8" | "base64";
   headers?: Record<string, string>;
   partition?: number;
+  /**
+   * Exactly-once publishing (needs a `hello` first): the client's sequence number for
+   * this record, 1, 2, 3... per clientId. A resend with the same `seq` is answered with
+   * the first write's position (`duplicate: true`) instead of being written again.
+   */
+  seq?: number;
+  /** With `seq`: every seq up to this one was answered, and the client will not resend it. */
+  acked?: number;
 }
 
 export interface SubscribeFrame {
@@ -115,6 +123,8 @@ export interface AckFrame {
   partition: number;
   offset: string;
   epoch: number;
+  /** The publish's `seq` was written before (a resend): this is that write's position. */
+  duplicate?: boolean;
 }
 
 export interface NackFrame {
@@ -132,6 +142,11 @@ export interface SubscribedFrame {
   topic: string;
   mode: SubscribeMode;
   group?: string;
+  /**
+   * Broadcast: the offset each partition starts from (partition -> offset), resolved from
+   * `from`. A client resumes with `from.offsets` = this, moved past what it received.
+   */
+  start?: Record<string, string>;
 }
 
 export interface MessageFrame {

@@ -151,6 +151,23 @@ export interface ParseLimits {
   maxCredit: number;
 }
 
+/** The optional exactly-once fields of a publish: `seq` >= 1, `acked` < `seq`. */
+function sequence(o: Obj): { seq?: number; acked?: number } {
+  const seq = int(o, "seq", 1, Number.MAX_SAFE_INTEGER, true);
+  const acked = int(o, "acked", 0, Number.MAX_SAFE_INTEGER, true);
+  if (seq === undefined) {
+    if (acked !== undefined) throw new FrameError(ErrorCode.BAD_FIELD, `field "acked" needs "seq"`);
+    return {};
+  }
+  if (acked !== undefined && acked >= seq) {
+    throw new FrameError(
+      ErrorCode.BAD_FIELD,
+      `field "acked" (${acked}) must be below "seq" (${seq}): a publish cannot be answered before it is sent`,
+    );
+  }
+  return { seq, acked };
+}
+
 function parseFields(o: Obj, op: string, limits: ParseLimits): ClientFrame {
   switch (op) {
     case "hello":
@@ -191,6 +208,7 @@ function parseFields(o: Obj, op: string, limits: ParseLimits): ClientFrame {
         keyEncoding,
         headers: headers(o),
         partition: int(o, "partition", 0, 1_000_000, true),
+        ...sequence(o),
       };
     }
     case "subscribe": {

@@ -182,3 +182,20 @@ Deno.test("protocol: payloads round-trip in each encoding", () => {
   assert.deepEqual(decodeKey(bin), { key: "AP8BgA==", keyEncoding: "base64" });
   assert.deepEqual(decodeKey(null), { key: null, keyEncoding: "utf8" });
 });
+
+Deno.test("protocol: exactly-once fields: seq from 1, acked below it, acked only with seq", () => {
+  const base = { op: "publish", id: "1", topic: "t", value: "v" };
+  const ok = parse({ ...base, seq: 5, acked: 4 });
+  assert.ok(ok.ok && ok.frame.op === "publish" && ok.frame.seq === 5 && ok.frame.acked === 4);
+  const bare = parse({ ...base, seq: 1 });
+  assert.ok(bare.ok && bare.frame.op === "publish" && bare.frame.seq === 1 && bare.frame.acked === undefined);
+  failsWith({ ...base, seq: 0 }, ErrorCode.BAD_FIELD, /"seq" must be an integer from 1/);
+  failsWith({ ...base, seq: 2 ** 53 }, ErrorCode.BAD_FIELD, /"seq"/);
+  failsWith({ ...base, seq: "3" }, ErrorCode.BAD_FIELD, /"seq"/);
+  failsWith({ ...base, seq: 3, acked: 3 }, ErrorCode.BAD_FIELD, /"acked" \(3\) must be below "seq" \(3\)/);
+  failsWith({ ...base, seq: 3, acked: 1.5 }, ErrorCode.BAD_FIELD, /"acked"/);
+  failsWith({ ...base, acked: 0 }, ErrorCode.BAD_FIELD, /"acked" needs "seq"/);
+  // A refused publish still names its id, so the client gets a nack it can match.
+  const r = failsWith({ ...base, seq: -1 }, ErrorCode.BAD_FIELD);
+  assert.equal(!r.ok && r.id, "1");
+});

@@ -1,5 +1,6 @@
 /** What a connection needs from the bridge: who this node is, Kafka, the hub, policy, metrics. */
 import type { Config } from "../config/schema.ts";
+import type { DedupeLedger } from "../dedupe/ledger.ts";
 import type { BroadcastHub } from "../hub/hub.ts";
 import type { KafkaCatalog, KafkaSink, KafkaSource } from "../kafka/types.ts";
 import type { BridgeMetrics } from "../observability/metrics.ts";
@@ -26,4 +27,6 @@ export interface SessionDeps {
   kafkaUp(): boolean;
   /** Serves broadcast subscriptions from one reader per topic; without it each has a consumer of its own. */
   hub?: BroadcastHub;
+  /** Exactly-once publishing (publishes with `seq`); absent when dedupe.enabled is false. */
+  dedupe?: DedupeLedger;
 }

@@ -18,6 +18,8 @@ export interface HubSubscriptionHooks {
 export class HubSubscription {
   readonly mode = "broadcast" as const;
   handle?: SourceHandle;
+  /** Where the cursor starts, per partition (the "subscribed" frame tells the client). */
+  start?: Record<string, string>;
   #cursor?: Cursor;
   #stopped = false;
   /** Credit granted before the cursor was in place. */
@@ -55,6 +57,7 @@ export class HubSubscription {
       onPendingChange: this.hooks.onPendingChange,
     });
     this.#cursor = cursor;
+    this.start = Object.fromEntries([...cursor.positions].map(([p, o]) => [String(p), String(o)]));
     if (this.#early > 0) cursor.grant(this.#early);
     if (this.#stopped) cursor.stop();
     return {

@@ -3,6 +3,8 @@
  * Kafka has the record) and owns the connection's subscriptions (subscriptions.ts). It knows nothing
  * of WebSocket libraries (see Transport) nor of kafkajs (see src/kafka/types.ts).
  */
+import type { DedupeLedger } from "../dedupe/ledger.ts";
+import type { WrittenAt } from "../dedupe/table.ts";
 import type { RecordPosition } from "../kafka/types.ts";
 import type { SessionDeps } from "./deps.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -17,6 +19,8 @@ export type { NodeIdentity, SessionDeps } from "./deps.ts";
 export class Session {
   readonly id = crypto.randomUUID();
   #clientId: string;
+  /** A hello named the client: its publishes may carry `seq`. */
+  #introduced = false;
   /** Called when the last unanswered publish is answered (drain waits on it). */
   #idle?: () => void;
   readonly #subscriptions: Subscriptions;
@@ -113,6 +117,7 @@ export class Session {
     switch (f.op) {
       case "hello":
         this.#clientId = f.clientId;
+        this.#introduced = true;
         this.#log.debug({ clientId: f.clientId, lastEpoch: f.lastEpoch }, "client hello");
         this.#send({ op: "hello_ok", id: f.id, clientId: f.clientId, epoch: this.deps.identity.epoch() });
         return;
@@ -164,10 +169,27 @@ export class Session {
         )
       );
     this.#unanswered.add(abandon);
-    const epoch = this.deps.identity.epoch();
+    let epoch = this.deps.identity.epoch();
+    let duplicate = false;
     let pending: Promise<RecordPosition>;
     try {
-      pending = this.#admit(f, epoch);
+      if (f.seq === undefined || !this.deps.dedupe) pending = this.#admit(f, epoch);
+      else {
+        const ledger = this.deps.dedupe;
+        const written = this.#admitOnce(f, f.seq, ledger);
+        if (written) {
+          duplicate = true;
+          epoch = written.epoch;
+          pending = Promise.resolve({ ...written, offset: String(written.offset) });
+        } else {
+          try {
+            pending = this.#admit(f, epoch, f.seq);
+          } catch (e) {
+            ledger.abandon(this.#clientId, f.seq); // refused before the sink: not in flight
+            throw e;
+          }
+        }
+      }
     } catch (e) {
       pending = Promise.reject(e);
     }
@@ -182,6 +204,7 @@ export class Session {
           partition: pos.partition,
           offset: pos.offset,
           epoch,
+          ...(duplicate ? { duplicate } : {}),
         });
       }), (e) => {
       const err = asRequestError(e);
@@ -195,7 +218,41 @@ export class Session {
    * publishes reach the sink in order. The sink checks the topic exists (it needs
    * its partitions anyway). Settles when Kafka answers.
    */
-  #admit(f: PublishFrame, epoch: number): Promise<RecordPosition> {
+  /**
+   * Exactly-once: the position of an earlier write of this seq, or undefined when it must
+   * be written now (the ledger then holds it as in flight until the sink tells its fate).
+   */
+  #admitOnce(f: PublishFrame, seq: number, ledger: DedupeLedger): WrittenAt | undefined {
+    if (!this.#introduced) {
+      throw new RequestError(
+        ErrorCode.BAD_FIELD,
+        `field "seq" needs a "hello" with the client's clientId first on this connection`,
+      );
+    }
+    const d = ledger.decide(this.#clientId, seq, f.acked);
+    switch (d.kind) {
+      case "written":
+        this.deps.metrics.dedupeResends.inc({ outcome: "duplicate" });
+        return d.at;
+      case "in_flight":
+        this.deps.metrics.dedupeResends.inc({ outcome: "in_flight" });
+        throw new RequestError(
+          ErrorCode.PUBLISH_IN_FLIGHT,
+          `seq ${seq} of client "${this.#clientId}" is still being written by an earlier send; ` +
+            `this copy was not written: resend it shortly to learn its outcome`,
+        );
+      case "rebuilding":
+        throw new RequestError(
+          ErrorCode.KAFKA_UNAVAILABLE,
+          "the bridge is reading back which publishes Kafka holds (after a takeover or an unknown outcome); " +
+            "this one was not written: retry shortly",
+        );
+      case "write":
+        return undefined;
+    }
+  }
+
+  #admit(f: PublishFrame, epoch: number, seq?: number): Promise<RecordPosition> {
     const { topics, sink, identity } = this.deps;
     const decision = topics.resolve(f.topic);
     if (!decision.ok) throw new RequestError(decision.code, decision.message);
@@ -216,7 +273,9 @@ export class Session {
         "eb-client-id": this.#clientId,
         "eb-node": identity.node,
         "eb-epoch": String(epoch),
+        ...(seq === undefined ? {} : { "eb-seq": String(seq) }),
       },
+      sequence: seq === undefined ? undefined : { clientId: this.#clientId, seq },
     });
   }
 

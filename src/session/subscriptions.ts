@@ -119,9 +119,13 @@ export class Subscriptions {
         }
         startOffsets = f.from.offsets;
       }
-      const handle = subscription instanceof HubSubscription
-        ? await subscription.open(hub!, decision.kafkaTopic, f.from)
-        : await this.#openConsumer(f, decision.kafkaTopic, subscription, startOffsets);
+      let handle: SourceHandle, start: Record<string, string> | undefined;
+      if (subscription instanceof HubSubscription) {
+        handle = await subscription.open(hub!, decision.kafkaTopic, f.from);
+        start = subscription.start;
+      } else {
+        ({ handle, start } = await this.#openConsumer(f, decision.kafkaTopic, subscription, startOffsets));
+      }
       if (subscription.stopped || this.host.isClosed()) {
         await handle.stop();
         return;
@@ -139,6 +143,7 @@ export class Subscriptions {
         topic: f.topic,
         mode: f.mode,
         group: f.group,
+        ...(f.mode === "broadcast" && start ? { start } : {}),
       });
       if (subscription instanceof HubSubscription) subscription.begin(); // messages only after "subscribed"
     } catch (e) {
@@ -155,13 +160,16 @@ export class Subscriptions {
     kafkaTopic: string,
     subscription: Subscription,
     startOffsets: Record<string, string> | undefined,
-  ): Promise<SourceHandle> {
+  ): Promise<{ handle: SourceHandle; start?: Record<string, string> }> {
     const { config, catalog, source, metrics } = this.host.deps;
     if (f.from.kind === "timestamp") {
       startOffsets = await catalog.offsetsForTimestamp(kafkaTopic, f.from.timestamp);
     } else if (f.from.kind === "latest" && f.mode === "broadcast") {
       // Pin "latest" now, so every message published after "subscribed" is delivered.
       startOffsets = await catalog.endOffsets(kafkaTopic);
+    } else if (f.from.kind === "offsets" && f.mode === "broadcast") {
+      // Partitions not named start at the latest offset: pin them too, for the "subscribed" frame.
+      startOffsets = { ...await catalog.endOffsets(kafkaTopic), ...startOffsets };
     }
     const prefix = config.kafka.consumer.groupPrefix;
     const groupId = f.mode === "group"
@@ -170,7 +178,7 @@ export class Subscriptions {
     // "latest" and "timestamp" pin every partition the topic has: one that appears later is new.
     const newPartitionsFromStart = f.mode === "broadcast" &&
       (f.from.kind === "latest" || f.from.kind === "timestamp");
-    return await source.open(
+    const handle = await source.open(
       { topic: kafkaTopic, mode: f.mode, groupId, from: f.from, startOffsets, newPartitionsFromStart },
       subscription.deliver,
       {
@@ -179,6 +187,7 @@ export class Subscriptions {
         onFatal: (e) => this.#end(f.sub, `Kafka consumer failed: ${e.message}`),
       },
     );
+    return { handle, start: f.mode === "broadcast" ? startOffsets : undefined };
   }
 
   credit(f: CreditFrame): void {

@@ -14,6 +14,8 @@ export interface Pending {
   size: number;
   deadline: number;
   settled: boolean;
+  /** Exactly-once records: the fate was reported (see BatchingSinkOptions.onSequencedFate). */
+  fated: boolean;
   /** Part of a refused request that Kafka may have partly written: only "may be written" is honest now. */
   maybeWritten: boolean;
   resolve(p: RecordPosition): void;

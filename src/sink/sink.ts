@@ -13,6 +13,7 @@
  * its place in the batch), or a nack that says "not written" only when that is certain.
  */
 import {
+  type Companion,
   type KafkaCatalog,
   KafkaFailure,
   type KafkaSink,
@@ -52,6 +53,20 @@ export interface BatchingSinkOptions extends CutLimits {
    * node is still live: it calls activate(). Records wait meanwhile.
    */
   onNeedsActivation?(): void;
+  /**
+   * Exactly-once (src/dedupe/): called once for each record that carries a `sequence`, when
+   * its fate is final: where Kafka wrote it, "not_written", or "unknown" (may be written).
+   * It can come later than the record's answer: a record answered by its deadline while its
+   * request was still out learns its fate when the request ends.
+   */
+  onSequencedFate?(record: OutgoingRecord, fate: RecordPosition | "not_written" | "unknown"): void;
+  /** HA: records to write in the same transaction as each request (the dedupe log). */
+  companion?: Companion;
+  /**
+   * HA: runs after activate() has fenced older holders and before records flow: the
+   * dedupe log writes a barrier through `produce` and reads up to it.
+   */
+  afterActivation?(produce: (batches: PartitionBatch[]) => Promise<string[]>): Promise<void>;
 }
 
 export interface BatchingSinkDeps {
@@ -117,6 +132,7 @@ export class BatchingSink implements KafkaSink {
     this.#state = "activating";
     try {
       await lane.lane.activate();
+      await this.#opts.afterActivation?.((batches) => lane.lane.produce(batches));
     } catch (e) {
       const failure = asFailure(e, false);
       await lane.lane.reset();
@@ -140,14 +156,22 @@ export class BatchingSink implements KafkaSink {
   }
 
   send(record: OutgoingRecord): Promise<RecordPosition> {
-    if (this.#closing) return Promise.reject(new KafkaFailure("unavailable", "the Kafka sink is closed"));
-    if (!ADMITTING.has(this.#state)) return Promise.reject(this.#refusal());
+    const refused = this.#closing
+      ? new KafkaFailure("unavailable", "the Kafka sink is closed")
+      : ADMITTING.has(this.#state)
+      ? undefined
+      : this.#refusal();
+    if (refused) {
+      if (record.sequence) this.#safely(() => this.#opts.onSequencedFate?.(record, "not_written"));
+      return Promise.reject(refused);
+    }
     return new Promise((resolve, reject) => {
       const p: Pending = {
         record,
         size: 0,
         deadline: this.#now() + this.#opts.publishTimeoutMs,
         settled: false,
+        fated: false,
         maybeWritten: false,
         resolve,
         reject,
@@ -288,7 +312,10 @@ export class BatchingSink implements KafkaSink {
     let firsts: number[];
     const started = this.#now();
     try {
-      const bases = await lane.lane.produce(batches);
+      const bases = await lane.lane.produce(
+        batches,
+        this.#opts.transactional ? this.#opts.companion : undefined,
+      );
       firsts = request.map(({ items }, i) => {
         const first = Number(bases[i]);
         // Written, but where is unknown (or beyond 2^53): never ack a wrong position.
@@ -339,6 +366,16 @@ export class BatchingSink implements KafkaSink {
       return;
     }
     const byContent = failure.kind === "too_large" || failure.kind === "invalid_record";
+    // Records already answered by their deadline drop out of the retries below: their fate is
+    // known now. A transaction that Kafka refused was aborted; a plain single batch that Kafka
+    // refused was not appended; a plain multi-batch request may be partly written.
+    for (const { items } of request) {
+      for (const p of items) {
+        if (!p.settled) continue;
+        const certain = this.#opts.transactional || (request.length === 1 && !p.maybeWritten);
+        this.#fate(p, certain ? "not_written" : "unknown");
+      }
+    }
     if (failure.kind === "too_large" || failure.kind === "unknown_topic") {
       for (const { state } of request) this.#refreshTopic(state.topic.info.name);
     }
@@ -417,7 +454,17 @@ export class BatchingSink implements KafkaSink {
       );
   }
 
-  #settle(p: Pending, outcome: RecordPosition | KafkaFailure): void {
+  #settle(p: Pending, outcome: RecordPosition | KafkaFailure, final = true): void {
+    if (final && p.record.sequence) {
+      this.#fate(
+        p,
+        !(outcome instanceof KafkaFailure)
+          ? outcome
+          : outcome.kind === "timeout" || p.maybeWritten
+          ? "unknown"
+          : "not_written",
+      );
+    }
     if (p.settled) return;
     p.settled = true;
     if (!(outcome instanceof KafkaFailure)) p.resolve(outcome);
@@ -435,6 +482,12 @@ export class BatchingSink implements KafkaSink {
       this.#sweepTimer = undefined;
       this.#idle?.();
     }
+  }
+
+  #fate(p: Pending, fate: RecordPosition | "not_written" | "unknown"): void {
+    if (p.fated || !p.record.sequence) return;
+    p.fated = true;
+    this.#safely(() => this.#opts.onSequencedFate?.(p.record, fate));
   }
 
   /** One timer for all deadlines, instead of one per record. */
@@ -464,7 +517,8 @@ export class BatchingSink implements KafkaSink {
         for (const part of s.retries) for (const p of part) if (p.deadline <= now) this.#settle(p, notSent);
       }
       for (const { items } of lane.inFlight ?? []) {
-        for (const p of items) if (p.deadline <= now) this.#settle(p, maybeSent);
+        // Answered now, but the request goes on: its end tells the record's fate.
+        for (const p of items) if (p.deadline <= now) this.#settle(p, maybeSent, false);
       }
     }
     for (const waiting of this.#awaitingTopic.values()) {

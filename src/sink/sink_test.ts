@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  type Companion,
   KafkaFailure,
   type OutgoingRecord,
   type PartitionBatch,
@@ -38,7 +39,7 @@ class FakeLane implements ProducerLane {
     for (const r of this.#release.splice(0)) r();
   }
 
-  async produce(batches: PartitionBatch[]): Promise<string[]> {
+  async produce(batches: PartitionBatch[], companion?: Companion): Promise<string[]> {
     this.calls.push(batches);
     this.kafka.maxConcurrent = Math.max(this.kafka.maxConcurrent, ++this.kafka.concurrent);
     try {
@@ -46,11 +47,15 @@ class FakeLane implements ProducerLane {
       await Promise.resolve();
       const failure = this.refuse?.(batches);
       if (failure) throw failure;
-      return batches.map((b) => {
+      const bases = batches.map((b) => {
         const log = this.kafka.log(b.topic, b.partition);
         log.push(...b.records);
         return String(log.length - b.records.length);
       });
+      for (const b of companion?.(batches, bases) ?? []) {
+        this.kafka.log(b.topic, b.partition).push(...b.records);
+      }
+      return bases;
     } finally {
       this.kafka.concurrent--;
     }
@@ -466,4 +471,53 @@ Deno.test("sink: close waits for records handed over, then drops the producers",
   assert.ok(lanes.every((l) => l.resets === 1));
   const late = await track(sink.send(rec("late")));
   assert.ok(!late.ok && late.error.kind === "unavailable");
+});
+
+Deno.test("sink: each sequenced record's fate is told once, also when its answer came first", async () => {
+  const fates: [number, string][] = [];
+  const { sink, lanes, kafka, setClock } = setup({
+    publishTimeoutMs: 1_000,
+    topics: [topicInfo("t", 1, 1_000)],
+    onSequencedFate: (r, fate) =>
+      fates.push([r.sequence!.seq, typeof fate === "string" ? fate : fate.offset]),
+  });
+  const seqd = (seq: number, size: number | string = "v") => rec(size, { sequence: { clientId: "c", seq } });
+  assert.ok((await track(sink.send(seqd(1)))).ok);
+  assert.ok(!(await track(sink.send(seqd(2, 5_000)))).ok); // too large: refused before Kafka
+  lanes[0].held = true;
+  const late = track(sink.send(seqd(3)));
+  await new Promise((r) => setTimeout(r, 10));
+  setClock(2_000);
+  const answered = await late;
+  assert.ok(!answered.ok && answered.error.kind === "timeout", "answered 'may be written' by its deadline");
+  assert.deepEqual(fates, [[1, "0"], [2, "not_written"]], "no fate while the request is out");
+  lanes[0].release();
+  await sink.close();
+  assert.deepEqual(fates, [[1, "0"], [2, "not_written"], [3, "1"]]);
+  assert.equal(kafka.log("t", 0).length, 2);
+  sink.send(seqd(4)).catch(() => {});
+  assert.deepEqual(fates.at(-1), [4, "not_written"], "a closed sink tells the fate of what it refuses");
+});
+
+Deno.test("sink (HA): the companion's records join each transaction; afterActivation runs before records flow", async () => {
+  const seen: string[][] = [];
+  let barrier = 0;
+  const { sink, kafka } = setup({
+    transactional: true,
+    topics: [topicInfo("t", 2), topicInfo("log", 1)],
+    companion: (batches, bases) => {
+      seen.push(bases);
+      return [{ topic: "log", partition: 0, records: batches.map((b) => rec(`${b.partition}@${bases[0]}`)) }];
+    },
+    afterActivation: async (produce) => {
+      await produce([{ topic: "log", partition: 0, records: [rec("barrier")] }]);
+      barrier = kafka.log("log", 0).length;
+    },
+  });
+  await sink.activate();
+  assert.equal(barrier, 1, "the barrier was written through the lane during activation");
+  assert.ok((await track(sink.send(rec("a", { partition: 1 })))).ok);
+  assert.deepEqual(seen, [["0"]]);
+  assert.equal(new TextDecoder().decode(kafka.log("log", 0)[1].value), "1@0");
+  await sink.close();
 });

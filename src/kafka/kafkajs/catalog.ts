@@ -132,6 +132,25 @@ export class KafkajsCatalog implements KafkaCatalog {
     }
   }
 
+  async ensureTopic(name: string, partitions: number, configs: Record<string, string>): Promise<void> {
+    try {
+      const admin = await this.#ready();
+      // Asked first: kafkajs logs an error for creating a topic that exists.
+      if ((await admin.listTopics()).includes(name)) return;
+      // false when another node created it a moment ago: nothing to do either.
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{
+          topic: name,
+          numPartitions: partitions,
+          configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
+        }],
+      });
+    } catch (e) {
+      throw classify(e);
+    }
+  }
+
   async ping(): Promise<void> {
     try {
       if (!this.#probeConnected) {

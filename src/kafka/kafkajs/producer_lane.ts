@@ -9,7 +9,7 @@
  */
 import { Buffer } from "node:buffer";
 import { type Kafka, type Message, Partitioners, type Producer, type Transaction } from "kafkajs";
-import { KafkaFailure, type PartitionBatch, type ProducerLane } from "../types.ts";
+import { type Companion, KafkaFailure, type PartitionBatch, type ProducerLane } from "../types.ts";
 import { classify } from "./errors.ts";
 
 export interface LaneOptions {
@@ -86,7 +86,7 @@ export class KafkajsProducerLane implements ProducerLane {
     return await this.#connecting;
   }
 
-  async produce(batches: PartitionBatch[]): Promise<string[]> {
+  async produce(batches: PartitionBatch[], companion?: Companion): Promise<string[]> {
     let producer: Producer;
     try {
       producer = await this.#connect();
@@ -98,7 +98,7 @@ export class KafkajsProducerLane implements ProducerLane {
       timeout: this.opts.requestTimeoutMs,
       topicMessages: toTopicMessages(batches),
     };
-    let results: { topicName: string; partition: number; baseOffset?: string }[];
+    let results: ProduceResult[];
     if (this.#transactional) {
       let tx: Transaction;
       try {
@@ -108,6 +108,11 @@ export class KafkajsProducerLane implements ProducerLane {
       }
       try {
         results = await tx.sendBatch(request);
+        const extra = companion?.(batches, baseOffsets(batches, results)) ?? [];
+        // A second produce in the same transaction: it commits (or aborts) with the first.
+        if (extra.length > 0) {
+          await tx.sendBatch({ ...request, topicMessages: toTopicMessages(extra) });
+        }
       } catch (e) {
         // Never committed, so never visible to read_committed readers (the bridge's own, kcat's
         // default): not written, whatever the error. read_uncommitted readers do see aborted records.
@@ -133,21 +138,27 @@ export class KafkajsProducerLane implements ProducerLane {
         throw classify(e, { sent: true });
       }
     }
-    const base = new Map<string, string | undefined>();
-    for (const r of results) base.set(`${r.topicName}\u0000${r.partition}`, r.baseOffset);
-    return batches.map((b) => {
-      const offset = base.get(`${b.topic}\u0000${b.partition}`);
-      // kafkajs can resolve without a partition it moved to another leader mid-retry; it
-      // may have been written, and its sequence numbers are rewound: a failed request.
-      if (offset === undefined) {
-        throw new KafkaFailure(
-          "timeout",
-          `Kafka gave no result for ${b.topic}/${b.partition}; it may be written`,
-        );
-      }
-      return offset;
-    });
+    return baseOffsets(batches, results);
   }
+}
+
+type ProduceResult = { topicName: string; partition: number; baseOffset?: string };
+
+function baseOffsets(batches: PartitionBatch[], results: ProduceResult[]): string[] {
+  const base = new Map<string, string | undefined>();
+  for (const r of results) base.set(`${r.topicName}\u0000${r.partition}`, r.baseOffset);
+  return batches.map((b) => {
+    const offset = base.get(`${b.topic}\u0000${b.partition}`);
+    // kafkajs can resolve without a partition it moved to another leader mid-retry; it
+    // may have been written, and its sequence numbers are rewound: a failed request.
+    if (offset === undefined) {
+      throw new KafkaFailure(
+        "timeout",
+        `Kafka gave no result for ${b.topic}/${b.partition}; it may be written`,
+      );
+    }
+    return offset;
+  });
 }
 
 function toTopicMessages(batches: PartitionBatch[]): { topic: string; messages: Message[] }[] {

@@ -1,0 +1,84 @@
+/**
+ * The dedupe log's records (a compacted Kafka topic, one key per client):
+ *
+ *   key   "c/<clientId>"   value: the client's window, as JSON (below)
+ *   key   "b/<node>"       value: {"barrier":"<nonce>"}, written by a node that just took
+ *                          over, to know when it has read everything committed before it
+ *
+ * A window is {"v":1,"f":floor,"h":high,"w":[[topic,partition,epoch,seq,offset,seq,offset,...],...]}:
+ * positions grouped by partition and epoch, so a record stays small (about 10 bytes a position).
+ * Compaction keeps the newest record per client, which holds its whole window.
+ */
+import type { ClientWindow, WrittenAt } from "./table.ts";
+
+const CLIENT = "c/";
+const BARRIER = "b/";
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+export function clientKey(clientId: string): string {
+  return CLIENT + clientId;
+}
+
+export function barrierKey(node: string): string {
+  return BARRIER + node;
+}
+
+export function encodeWindow(w: ClientWindow): Uint8Array {
+  const groups = new Map<string, (string | number)[]>();
+  for (const [seq, at] of w.written) {
+    const id = `${at.topic}\u0000${at.partition}\u0000${at.epoch}`;
+    let g = groups.get(id);
+    if (!g) groups.set(id, g = [at.topic, at.partition, at.epoch]);
+    g.push(seq, at.offset);
+  }
+  return encoder.encode(JSON.stringify({ v: 1, f: w.floor, h: w.high, w: [...groups.values()] }));
+}
+
+export function encodeBarrier(nonce: string): Uint8Array {
+  return encoder.encode(JSON.stringify({ barrier: nonce }));
+}
+
+export type LogRecord =
+  | { kind: "window"; clientId: string; window: ClientWindow }
+  | { kind: "barrier"; node: string; nonce: string }
+  /** A record this version cannot read (another version wrote it, or it is damaged). */
+  | { kind: "unreadable"; why: string };
+
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+export function decodeRecord(key: Uint8Array | null, value: Uint8Array | null): LogRecord {
+  let k: string, body: unknown;
+  try {
+    k = key ? decoder.decode(key) : "";
+    body = value ? JSON.parse(decoder.decode(value)) : null;
+  } catch (e) {
+    return { kind: "unreadable", why: `not UTF-8 JSON: ${(e as Error).message}` };
+  }
+  if (k.startsWith(BARRIER)) {
+    const nonce = (body as { barrier?: unknown } | null)?.barrier;
+    if (typeof nonce !== "string") return { kind: "unreadable", why: "a barrier without a nonce" };
+    return { kind: "barrier", node: k.slice(BARRIER.length), nonce };
+  }
+  if (!k.startsWith(CLIENT)) return { kind: "unreadable", why: `unknown key "${k.slice(0, 40)}"` };
+  const o = body as { v?: unknown; f?: unknown; h?: unknown; w?: unknown } | null;
+  if (!o || o.v !== 1 || !isCount(o.f) || !isCount(o.h) || !Array.isArray(o.w)) {
+    return { kind: "unreadable", why: "not a version 1 window" };
+  }
+  const written = new Map<number, WrittenAt>();
+  for (const g of o.w as unknown[]) {
+    if (!Array.isArray(g) || g.length < 3 || g.length % 2 === 0) {
+      return { kind: "unreadable", why: "a malformed position group" };
+    }
+    const [topic, partition, epoch] = g;
+    if (typeof topic !== "string" || !isCount(partition) || !isCount(epoch)) {
+      return { kind: "unreadable", why: "a malformed position group" };
+    }
+    for (let i = 3; i < g.length; i += 2) {
+      const seq = g[i], offset = g[i + 1];
+      if (!isCount(seq) || !isCount(offset)) return { kind: "unreadable", why: "a malformed position" };
+      written.set(seq, { topic, partition, offset, epoch });
+    }
+  }
+  return { kind: "window", clientId: k.slice(CLIENT.length), window: { floor: o.f, high: o.h, written } };
+}

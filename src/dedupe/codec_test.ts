@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { barrierKey, clientKey, decodeRecord, encodeBarrier, encodeWindow } from "./codec.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("dedupe codec: a window survives the round trip, grouped by partition and epoch", () => {
+  const written = new Map([
+    [5, { topic: "orders", partition: 1, offset: 100, epoch: 3 }],
+    [6, { topic: "orders", partition: 1, offset: 102, epoch: 3 }],
+    [7, { topic: "orders", partition: 0, offset: 7, epoch: 4 }],
+  ]);
+  const value = encodeWindow({ floor: 4, high: 7, written });
+  assert.equal(JSON.parse(new TextDecoder().decode(value)).w.length, 2);
+  const r = decodeRecord(enc(clientKey("sensor/17")), value);
+  assert.equal(r.kind, "window");
+  if (r.kind !== "window") return;
+  assert.equal(r.clientId, "sensor/17");
+  assert.equal(r.window.floor, 4);
+  assert.equal(r.window.high, 7);
+  assert.deepEqual(r.window.written, written);
+});
+
+Deno.test("dedupe codec: barriers carry their node and nonce", () => {
+  assert.deepEqual(decodeRecord(enc(barrierKey("edge-1")), encodeBarrier("n1")), {
+    kind: "barrier",
+    node: "edge-1",
+    nonce: "n1",
+  });
+});
+
+Deno.test("dedupe codec: anything else is unreadable, with a reason, never a throw", () => {
+  const cases: [string | null, string | null][] = [
+    ["x/1", "{}"],
+    ["c/a", "not json"],
+    ["c/a", '{"v":2,"f":0,"h":0,"w":[]}'],
+    ["c/a", '{"v":1,"f":-1,"h":0,"w":[]}'],
+    ["c/a", '{"v":1,"f":0,"h":0,"w":[["t",0]]}'],
+    ["c/a", '{"v":1,"f":0,"h":0,"w":[["t",0,1,5]]}'],
+    ["c/a", '{"v":1,"f":0,"h":0,"w":[["t",0,1,5,"9"]]}'],
+    ["b/n", '{"nonce":1}'],
+    ["c/a", null],
+    [null, "{}"],
+  ];
+  for (const [k, v] of cases) {
+    const r = decodeRecord(k === null ? null : enc(k), v === null ? null : enc(v));
+    assert.equal(r.kind, "unreadable", `${k} ${v}`);
+  }
+  assert.equal(decodeRecord(enc("c/a"), new Uint8Array([0xff, 0xfe])).kind, "unreadable");
+});

@@ -1,0 +1,180 @@
+/**
+ * Exactly-once publishing: decides, for each publish that carries (clientId, seq),
+ * whether to write it, and remembers where each was written.
+ *
+ * Without HA the table lives in memory only: a resend after a reconnect to the same
+ * bridge is answered from it, and a restart forgets it (at-least-once across restarts).
+ *
+ * With HA every transaction also writes the window of each client in it to the dedupe
+ * log (a compacted topic), in the same transaction as the records, so the window is in
+ * Kafka exactly when the records are. Every node follows the log. A node that takes
+ * over first fences the old live (its open transaction is aborted), then writes a
+ * barrier and reads up to it: from then on its table holds every committed position.
+ * The same happens after a write whose outcome is unknown: until the barrier is read,
+ * sequenced publishes are refused (retryable), never guessed.
+ */
+import type { Companion, OutgoingRecord, PartitionBatch, RecordPosition } from "../kafka/types.ts";
+import { barrierKey, clientKey, decodeRecord, encodeBarrier, encodeWindow } from "./codec.ts";
+import { type DedupeTable, withWritten, type WrittenAt } from "./table.ts";
+
+export type Decision =
+  | { kind: "write" }
+  | { kind: "written"; at: WrittenAt }
+  /** An earlier copy of this seq is still being written: this one is not written. */
+  | { kind: "in_flight" }
+  /** The table is being brought up to date from the log: nothing is written now. */
+  | { kind: "rebuilding" };
+
+export interface LedgerOptions {
+  node: string;
+  /** HA: the dedupe log's topic. Unset: memory only. */
+  logTopic?: string;
+  /** How long a new live waits to read its barrier back before it gives up the activation. */
+  rebuildTimeoutMs: number;
+  epoch(): number;
+  now?: () => number;
+  onUnverifiable?(reason: "below_window" | "forgotten"): void;
+  onUnreadable?(why: string): void;
+}
+
+const key = (clientId: string, seq: number) => `${clientId}\u0000${seq}`;
+const encoder = new TextEncoder();
+
+export class DedupeLedger {
+  readonly #inFlight = new Set<string>();
+  readonly #now: () => number;
+  /** HA: true until a barrier is read after activation, and again after an unknown fate. */
+  #stale: boolean;
+  readonly #barriers = new Map<string, () => void>();
+
+  constructor(readonly table: DedupeTable, readonly opts: LedgerOptions) {
+    this.#now = opts.now ?? (() => Date.now());
+    this.#stale = opts.logTopic !== undefined;
+  }
+
+  get rebuilding(): boolean {
+    return this.#stale;
+  }
+
+  /** Called for each sequenced publish, in arrival order; "write" marks it in flight. */
+  decide(clientId: string, seq: number, acked: number | undefined): Decision {
+    if (this.#stale) return { kind: "rebuilding" };
+    if (this.#inFlight.has(key(clientId, seq))) return { kind: "in_flight" };
+    const found = this.table.lookup(clientId, seq, acked, this.#now());
+    if (found.kind === "written") return found;
+    if (found.kind === "unverifiable") this.opts.onUnverifiable?.(found.reason);
+    this.#inFlight.add(key(clientId, seq));
+    return { kind: "write" };
+  }
+
+  /** The "write" decided was not handed to the sink after all (refused before it). */
+  abandon(clientId: string, seq: number): void {
+    this.#inFlight.delete(key(clientId, seq));
+  }
+
+  /** The sink's onSequencedFate. */
+  fate(record: OutgoingRecord, fate: RecordPosition | "not_written" | "unknown"): void {
+    const { clientId, seq } = record.sequence!;
+    this.#inFlight.delete(key(clientId, seq));
+    if (fate === "not_written") return;
+    if (fate === "unknown") {
+      // HA: the log will tell, once the next activation reads its barrier. Memory only: a
+      // resend is written again (the docs say so).
+      if (this.opts.logTopic !== undefined) this.#stale = true;
+      return;
+    }
+    this.table.written(clientId, seq, {
+      topic: fate.topic,
+      partition: fate.partition,
+      offset: Number(fate.offset),
+      epoch: this.opts.epoch(),
+    }, this.#now());
+  }
+
+  /** HA: each client's window with this request's positions, for the same transaction. */
+  readonly companion: Companion = (batches, bases) => {
+    const topic = this.opts.logTopic;
+    if (topic === undefined) return [];
+    const epoch = this.opts.epoch();
+    const added = new Map<string, [number, WrittenAt][]>();
+    batches.forEach((b, i) => {
+      const base = Number(bases[i]);
+      b.records.forEach((r, j) => {
+        if (!r.sequence) return;
+        let list = added.get(r.sequence.clientId);
+        if (!list) added.set(r.sequence.clientId, list = []);
+        list.push([r.sequence.seq, { topic: b.topic, partition: b.partition, offset: base + j, epoch }]);
+      });
+    });
+    if (added.size === 0) return [];
+    const records: OutgoingRecord[] = [];
+    for (const [clientId, positions] of added) {
+      const w = withWritten(this.table.window(clientId), positions, this.table.limits.windowPerClient);
+      records.push({
+        topic,
+        partition: 0,
+        key: encoder.encode(clientKey(clientId)),
+        value: encodeWindow(w),
+        headers: {},
+      });
+    }
+    return [{ topic, partition: 0, records }];
+  };
+
+  /**
+   * HA, after fencing: write a barrier in a transaction of its own and wait until the
+   * follower reads it back. Everything committed before it is then in the table.
+   */
+  async afterActivation(produce: (batches: PartitionBatch[]) => Promise<string[]>): Promise<void> {
+    const topic = this.opts.logTopic;
+    if (topic === undefined) return;
+    this.#stale = true;
+    const nonce = crypto.randomUUID();
+    const seen = new Promise<void>((resolve) => this.#barriers.set(nonce, resolve));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await produce([{
+        topic,
+        partition: 0,
+        records: [{
+          topic,
+          partition: 0,
+          key: encoder.encode(barrierKey(this.opts.node)),
+          value: encodeBarrier(nonce),
+          headers: {},
+        }],
+      }]);
+      const timeout = new Promise<never>((_, reject) =>
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `the dedupe log ${topic} was not read back within ${this.opts.rebuildTimeoutMs} ms`,
+              ),
+            ),
+          this.opts.rebuildTimeoutMs,
+        )
+      );
+      await Promise.race([seen, timeout]);
+    } finally {
+      clearTimeout(timer);
+      this.#barriers.delete(nonce);
+    }
+    // Everything in flight before belonged to the previous activation; the table now has its truth.
+    this.#inFlight.clear();
+    this.#stale = false;
+  }
+
+  /** A record of the dedupe log, read back by the follower (every node, live or not). */
+  apply(key: Uint8Array | null, value: Uint8Array | null): void {
+    const r = decodeRecord(key, value);
+    switch (r.kind) {
+      case "window":
+        return this.table.merge(r.clientId, r.window, this.#now());
+      case "barrier":
+        return this.#barriers.get(r.nonce)?.();
+      case "unreadable":
+        return this.opts.onUnreadable?.(r.why);
+    }
+  }
+}

@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import type { OutgoingRecord, PartitionBatch } from "../kafka/types.ts";
+import { DedupeLedger } from "./ledger.ts";
+import { DedupeTable } from "./table.ts";
+
+const limits = { maxClients: 100, windowPerClient: 100, clientTtlMs: 60_000 };
+const rec = (clientId: string, seq: number): OutgoingRecord => ({
+  topic: "t",
+  value: new Uint8Array(1),
+  headers: {},
+  sequence: { clientId, seq },
+});
+
+function memoryLedger() {
+  return new DedupeLedger(new DedupeTable(limits), { node: "n1", rebuildTimeoutMs: 1_000, epoch: () => 0 });
+}
+
+Deno.test("dedupe ledger: a resend is answered from the table; one still in flight is refused", () => {
+  const l = memoryLedger();
+  assert.deepEqual(l.decide("a", 1, undefined), { kind: "write" });
+  assert.deepEqual(l.decide("a", 1, undefined), { kind: "in_flight" });
+  l.fate(rec("a", 1), { topic: "t", partition: 2, offset: "40" });
+  assert.deepEqual(l.decide("a", 1, undefined), {
+    kind: "written",
+    at: { topic: "t", partition: 2, offset: 40, epoch: 0 },
+  });
+});
+
+Deno.test("dedupe ledger: a publish not written (or abandoned) can be written again", () => {
+  const l = memoryLedger();
+  l.decide("a", 1, undefined);
+  l.fate(rec("a", 1), "not_written");
+  assert.deepEqual(l.decide("a", 1, undefined), { kind: "write" });
+  l.abandon("a", 1);
+  assert.deepEqual(l.decide("a", 1, undefined), { kind: "write" });
+});
+
+Deno.test("dedupe ledger: memory only, an unknown outcome is written again (at-least-once)", () => {
+  const l = memoryLedger();
+  l.decide("a", 1, undefined);
+  l.fate(rec("a", 1), "unknown");
+  assert.equal(l.rebuilding, false);
+  assert.deepEqual(l.decide("a", 1, undefined), { kind: "write" });
+});
+
+/** A Kafka log for the HA ledger: what produce() writes, the follower hands back by apply(). */
+function haLedger(node = "n1") {
+  const log: OutgoingRecord[] = [];
+  const l = new DedupeLedger(new DedupeTable(limits), {
+    node,
+    logTopic: "log",
+    rebuildTimeoutMs: 200,
+    epoch: () => 7,
+  });
+  const produce = (batches: PartitionBatch[]) => {
+    for (const b of batches) log.push(...b.records);
+    return Promise.resolve(batches.map(() => "0"));
+  };
+  return { l, log, produce };
+}
+
+Deno.test("dedupe ledger (HA): refuses until its barrier is read back, and after an unknown outcome", async () => {
+  const { l, log, produce } = haLedger();
+  assert.deepEqual(l.decide("a", 1, undefined), { kind: "rebuilding" });
+  const activating = l.afterActivation(produce);
+  await Promise.resolve();
+  assert.equal(log.length, 1, "the barrier is written");
+  assert.deepEqual(l.decide("a", 1, undefined), { kind: "rebuilding" }, "not before it is read back");
+  l.apply(log[0].key!, log[0].value);
+  await activating;
+  assert.deepEqual(l.decide("a", 1, undefined), { kind: "write" });
+  l.fate(rec("a", 1), "unknown");
+  assert.equal(l.rebuilding, true);
+  assert.deepEqual(l.decide("a", 2, undefined), { kind: "rebuilding" });
+});
+
+Deno.test("dedupe ledger (HA): a barrier never read back fails the activation", async () => {
+  const { l, produce } = haLedger();
+  await assert.rejects(l.afterActivation(produce), /was not read back within 200 ms/);
+  assert.equal(l.rebuilding, true);
+});
+
+Deno.test("dedupe ledger (HA): what one node wrote, the next one learns from the log", async () => {
+  const a = haLedger("a");
+  const apply = (l: DedupeLedger, records: OutgoingRecord[]) =>
+    records.forEach((r) => l.apply(r.key!, r.value));
+  const activateA = a.l.afterActivation(a.produce);
+  await Promise.resolve();
+  apply(a.l, a.log);
+  await activateA;
+  a.l.decide("c", 1, undefined);
+  a.l.decide("c", 2, undefined);
+  // One transaction: records at offsets 10 and 11 of t/0; its companion writes the window.
+  const batch: PartitionBatch = { topic: "t", partition: 0, records: [rec("c", 1), rec("c", 2)] };
+  const extra = a.l.companion([batch], ["10"]);
+  assert.equal(extra.length, 1);
+  a.log.push(...extra[0].records);
+  // Node b follows the same log, then takes over.
+  const b = haLedger("b");
+  apply(b.l, a.log);
+  const activateB = b.l.afterActivation(b.produce);
+  await Promise.resolve();
+  apply(b.l, b.log);
+  await activateB;
+  assert.deepEqual(b.l.decide("c", 2, 0), {
+    kind: "written",
+    at: { topic: "t", partition: 0, offset: 11, epoch: 7 },
+  });
+  assert.deepEqual(b.l.decide("c", 3, 2), { kind: "write" });
+  // Records without a sequence add nothing to a transaction.
+  assert.deepEqual(
+    a.l.companion([{ topic: "t", partition: 0, records: [{ ...rec("c", 9), sequence: undefined }] }], ["1"]),
+    [],
+  );
+});

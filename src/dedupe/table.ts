@@ -1,0 +1,185 @@
+/**
+ * What the pair knows of each exactly-once client: which of its sequence numbers are
+ * written, and where. Pure: no Kafka, no clock of its own (the caller passes `now`).
+ *
+ * Per client it keeps a window: `floor`, below which the client has every answer and
+ * resends nothing (it says so with `acked`), and the position of every seq written above
+ * the floor. A seq above the floor that is not in the window was never written. The
+ * window is bounded per client (the oldest positions go first, raising the floor) and
+ * clients are forgotten after `clientTtlMs` without a publish, or the least recently
+ * seen first beyond `maxClients`.
+ */
+
+export interface WrittenAt {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** The HA epoch of the node that wrote it: the ack of a resend repeats it. */
+  epoch: number;
+}
+
+export interface ClientWindow {
+  floor: number;
+  /** The highest seq written (0: none). */
+  high: number;
+  written: Map<number, WrittenAt>;
+}
+
+export type Lookup =
+  /** Never written: write it. */
+  | { kind: "new" }
+  /** Written before: answer with this position, write nothing. */
+  | { kind: "written"; at: WrittenAt }
+  /**
+   * Outside what the table still knows (the seq is at or below the floor, or the client was
+   * forgotten): whether it was written cannot be told. The bridge writes it (at-least-once).
+   */
+  | { kind: "unverifiable"; reason: "below_window" | "forgotten" };
+
+export interface DedupeLimits {
+  maxClients: number;
+  windowPerClient: number;
+  clientTtlMs: number;
+}
+
+interface ClientState extends ClientWindow {
+  lastSeen: number;
+}
+
+export class DedupeTable {
+  /** Insertion order is recency order: a touched client moves to the end. */
+  readonly #clients = new Map<string, ClientState>();
+
+  constructor(readonly limits: DedupeLimits) {}
+
+  get clients(): number {
+    return this.#clients.size;
+  }
+
+  /** Positions held, over all clients (for the memory metric). */
+  get entries(): number {
+    let n = 0;
+    for (const c of this.#clients.values()) n += c.written.size;
+    return n;
+  }
+
+  window(clientId: string): ClientWindow | undefined {
+    return this.#clients.get(clientId);
+  }
+
+  /**
+   * What to do with publish `seq` of `clientId`. `acked` (what the client says it has
+   * answers for) also moves the floor up first, which frees the positions below it.
+   */
+  lookup(clientId: string, seq: number, acked: number | undefined, now: number): Lookup {
+    let c = this.#touch(clientId, now, false);
+    if (!c) {
+      // Unknown: what is below this seq cannot be told from here on (the floor says so).
+      c = this.#touch(clientId, now, true)!;
+      this.#raiseFloor(c, Math.max(acked ?? 0, seq - 1));
+      // A client's first publish is seq 1 with nothing acked; anything else means it had a
+      // history here that was forgotten (or a plain bridge restarted).
+      return seq === 1 && !acked ? { kind: "new" } : { kind: "unverifiable", reason: "forgotten" };
+    }
+    if (acked !== undefined) this.#raiseFloor(c, acked);
+    const at = c.written.get(seq);
+    if (at) return { kind: "written", at };
+    if (seq <= c.floor) return { kind: "unverifiable", reason: "below_window" };
+    return { kind: "new" };
+  }
+
+  /** Kafka confirmed the record of `seq`. */
+  written(clientId: string, seq: number, at: WrittenAt, now: number): void {
+    const c = this.#touch(clientId, now, true)!;
+    if (seq <= c.floor) return;
+    c.written.set(seq, at);
+    if (seq > c.high) c.high = seq;
+    this.#bound(c);
+  }
+
+  /**
+   * Folds in a window read back from Kafka (another node wrote it, or this one did).
+   * Monotonic: floors and highs only rise, and a position once known stays, so applying
+   * an older or repeated record changes nothing.
+   */
+  merge(clientId: string, w: ClientWindow, now: number): void {
+    const c = this.#touch(clientId, now, true)!;
+    this.#raiseFloor(c, w.floor);
+    for (const [seq, at] of w.written) {
+      if (seq > c.floor && !c.written.has(seq)) c.written.set(seq, at);
+    }
+    if (w.high > c.high) c.high = w.high;
+    this.#bound(c);
+  }
+
+  /** Forgets clients idle past the TTL; returns how many. */
+  expire(now: number): number {
+    let n = 0;
+    for (const [id, c] of this.#clients) {
+      if (now - c.lastSeen < this.limits.clientTtlMs) break; // recency order: the rest are newer
+      this.#clients.delete(id);
+      n++;
+    }
+    return n;
+  }
+
+  #touch(clientId: string, now: number, create: boolean): ClientState | undefined {
+    let c = this.#clients.get(clientId);
+    if (c) {
+      if (now - c.lastSeen >= this.limits.clientTtlMs) {
+        this.#clients.delete(clientId); // expired: as if forgotten already
+        c = undefined;
+      } else {
+        this.#clients.delete(clientId); // move to the recent end
+        c.lastSeen = now;
+        this.#clients.set(clientId, c);
+        return c;
+      }
+    }
+    if (!create) return undefined;
+    c = { floor: 0, high: 0, written: new Map(), lastSeen: now };
+    this.#clients.set(clientId, c);
+    while (this.#clients.size > this.limits.maxClients) {
+      this.#clients.delete(this.#clients.keys().next().value!);
+    }
+    return c;
+  }
+
+  #raiseFloor(c: ClientState, floor: number): void {
+    if (floor <= c.floor) return;
+    c.floor = floor;
+    for (const seq of c.written.keys()) if (seq <= floor) c.written.delete(seq);
+  }
+
+  /** Over the per-client bound: the oldest positions go, and the floor rises past them. */
+  #bound(c: ClientState): void {
+    const excess = c.written.size - this.limits.windowPerClient;
+    if (excess <= 0) return;
+    const seqs = [...c.written.keys()].sort((a, b) => a - b);
+    this.#raiseFloor(c, seqs[excess - 1]);
+  }
+}
+
+/**
+ * The window `w` with `added` positions in it, bounded like the table bounds it: what a
+ * transaction writes for the client before the table itself learns of the positions.
+ */
+export function withWritten(
+  w: ClientWindow | undefined,
+  added: [number, WrittenAt][],
+  windowPerClient: number,
+): ClientWindow {
+  const floor = w?.floor ?? 0;
+  const written = new Map(w?.written);
+  let high = w?.high ?? 0;
+  for (const [seq, at] of added) {
+    if (seq <= floor) continue;
+    written.set(seq, at);
+    if (seq > high) high = seq;
+  }
+  if (written.size <= windowPerClient) return { floor, high, written };
+  const seqs = [...written.keys()].sort((a, b) => a - b);
+  const cut = seqs[written.size - windowPerClient - 1];
+  for (const s of seqs) if (s <= cut) written.delete(s);
+  return { floor: Math.max(floor, cut), high, written };
+}
