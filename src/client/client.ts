@@ -1,0 +1,602 @@
+/**
+ * EdgeBridgeClient: a failover-aware connection to a live/backup pair of bridges with an
+ * outbox of unanswered publishes (resent with the same seq after a reconnect, so the
+ * bridge can drop duplicates) and subscriptions that resume without a gap. Web standards
+ * only: it runs unchanged in Deno and in browsers.
+ */
+import { RETRYABLE } from "../protocol/codes.ts";
+import type { Encoding, WelcomeFrame } from "../protocol/frames.ts";
+import { Backoff, type BackoffOptions } from "./backoff.ts";
+import { ClientClosedError, PublishError } from "./errors.ts";
+import { type InboundFrame, type Link, type LinkClosed, openLink } from "./link.ts";
+import { byteLength, Outbox, type OutboxLimits, type OutgoingPublish } from "./outbox.ts";
+import { type SubscribeOptions, Subscription, type SubscriptionHost } from "./subscription.ts";
+import { liveFromReason, UrlRing } from "./urls.ts";
+
+export interface EdgeBridgeClientOptions {
+  /** Bridge WebSocket URLs, tried in order (e.g. the live and the backup of a pair). */
+  urls: string[];
+  /** Sent in `hello`; the bridge attributes publishes (and exactly-once seqs) to it. Default: a random UUID. */
+  clientId?: string;
+  outbox?: OutboxLimits;
+  backoff?: BackoffOptions;
+  /** Give up on a node that has not sent `welcome` within this many ms (default 10000). */
+  connectTimeoutMs?: number;
+  /** A WebSocket implementation (default: the global one). */
+  WebSocket?: typeof WebSocket;
+}
+
+export interface ConnectionState {
+  status: "connecting" | "open" | "closed";
+  /** The bridge connected to, or being tried. */
+  url?: string;
+  node?: string;
+  role?: string;
+  epoch?: number;
+  /** The highest HA epoch seen from any node (welcome or ack). */
+  highestEpoch: number;
+  /** Failed attempts since the last connection that served. */
+  attempt: number;
+}
+
+export interface LogLine {
+  level: "info" | "warn" | "error";
+  message: string;
+  time: Date;
+}
+
+export interface PublishOptions {
+  key?: string;
+  keyEncoding?: "utf8" | "base64";
+  headers?: Record<string, string>;
+  partition?: number;
+  /** Default: `utf8` for a string value, `json` for anything else. */
+  encoding?: Encoding;
+}
+
+export interface PublishAck {
+  topic: string;
+  partition: number;
+  offset: string;
+  epoch: number;
+  /** The bridge had written this seq before (a resend): this is that first write's position. */
+  duplicate: boolean;
+  seq: number;
+}
+
+interface ClientEventMap {
+  state: CustomEvent<ConnectionState>;
+  log: CustomEvent<LogLine>;
+}
+
+export class EdgeBridgeClient extends EventTarget {
+  readonly clientId: string;
+  readonly #WS: typeof WebSocket;
+  readonly #ring: UrlRing;
+  readonly #backoff: Backoff;
+  /** Delays before resending publishes (or subscribes) refused with a retryable code. */
+  readonly #retry: Backoff;
+  readonly #outbox: Outbox;
+  readonly #connectTimeoutMs: number;
+  readonly #subs = new Map<string, Subscription>();
+  readonly #host: SubscriptionHost;
+  readonly #stop = new AbortController();
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  #state: ConnectionState = { status: "connecting", highestEpoch: 0, attempt: 0 };
+  #link?: Link;
+  #limits?: WelcomeFrame["limits"];
+  /** The link got an answer to real work (so the node is healthy: the backoff starts over). */
+  #served = false;
+  #publishRetry?: ReturnType<typeof setTimeout>;
+  /** Nodes skipped in a row for an epoch older than one seen; after a full round, one is accepted. */
+  #staleSkips = 0;
+  #subCount = 0;
+  #requestCount = 0;
+  #closing = false;
+  #closed?: Promise<void>;
+  #readyWaiters: PromiseWithResolvers<void>[] = [];
+  #drainWaiters: Array<() => void> = [];
+  readonly #loop: Promise<void>;
+
+  constructor(opts: EdgeBridgeClientOptions) {
+    super();
+    this.#ring = new UrlRing(opts?.urls);
+    this.clientId = opts.clientId ?? crypto.randomUUID();
+    if (typeof this.clientId !== "string" || this.clientId === "" || this.clientId.length > 200) {
+      throw new TypeError(
+        `clientId must be a string of 1 to 200 characters, got ${JSON.stringify(opts.clientId)}`,
+      );
+    }
+    this.#outbox = new Outbox(opts.outbox);
+    this.#backoff = new Backoff(opts.backoff);
+    this.#retry = new Backoff(opts.backoff);
+    this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    const WS = opts.WebSocket ?? globalThis.WebSocket;
+    if (typeof WS !== "function") throw new TypeError("no WebSocket implementation: pass options.WebSocket");
+    this.#WS = WS;
+    this.#host = {
+      send: (frame) => this.#link?.send(JSON.stringify(frame)) ?? false,
+      nextId: () => `r${++this.#requestCount}`,
+      maxCredit: () => this.#limits?.maxCredit,
+      log: (level, message) => this.#log(level, message),
+      retryLater: (sub) => this.#retrySubscribe(sub),
+      forget: (sub) => {
+        if (this.#subs.get(sub.name) === sub) this.#subs.delete(sub.name);
+      },
+    };
+    this.#loop = this.#run();
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Publishes sent or queued and not answered yet. */
+  get pending(): number {
+    return this.#outbox.size;
+  }
+
+  /** Resolves when a live connection is open; rejects if the client closes first. */
+  ready(): Promise<void> {
+    if (this.#state.status === "open") return Promise.resolve();
+    if (this.#state.status === "closed") {
+      return Promise.reject(new ClientClosedError("no connection will open"));
+    }
+    const w = Promise.withResolvers<void>();
+    this.#readyWaiters.push(w);
+    return w.promise;
+  }
+
+  /** The current state, then each change; ends when the client is closed. */
+  async *states(): AsyncGenerator<ConnectionState, void, undefined> {
+    const queue: ConnectionState[] = [this.#state];
+    let wake: (() => void) | undefined;
+    const onState = (e: CustomEvent<ConnectionState>) => {
+      queue.push(e.detail);
+      wake?.();
+    };
+    this.addEventListener("state", onState);
+    try {
+      while (true) {
+        while (queue.length) {
+          const s = queue.shift()!;
+          yield s;
+          if (s.status === "closed") return;
+        }
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    } finally {
+      this.removeEventListener("state", onState);
+    }
+  }
+
+  /**
+   * Publishes one record; resolves with its Kafka position once the bridge acks it. It is
+   * kept (and resent after reconnects and retryable refusals) until answered for good.
+   */
+  publish(topic: string, value: unknown, opts: PublishOptions = {}): Promise<PublishAck> {
+    if (this.#closing) {
+      return Promise.reject(new ClientClosedError(`publish to "${topic}" refused; create a new client`));
+    }
+    if (typeof topic !== "string" || topic === "") {
+      return Promise.reject(new TypeError("publish: topic must be a non-empty string"));
+    }
+    const encoding = opts.encoding ?? (typeof value === "string" ? "utf8" : "json");
+    if (value === undefined) return Promise.reject(new TypeError("publish: value is undefined"));
+    if (encoding !== "json" && typeof value !== "string") {
+      return Promise.reject(
+        new TypeError(
+          `publish: value must be a string with encoding "${encoding}"; use "json" for other values`,
+        ),
+      );
+    }
+    const seq = this.#outbox.nextSeq;
+    const frame: OutgoingPublish = { op: "publish", id: `p${seq}`, topic, value, encoding, seq };
+    if (opts.key !== undefined) frame.key = opts.key;
+    if (opts.keyEncoding !== undefined) frame.keyEncoding = opts.keyEncoding;
+    if (opts.headers !== undefined) frame.headers = opts.headers;
+    if (opts.partition !== undefined) frame.partition = opts.partition;
+    let text: string;
+    try {
+      text = JSON.stringify(frame);
+    } catch (e) {
+      return Promise.reject(
+        new TypeError(`publish: value cannot be written as JSON: ${(e as Error).message}`),
+      );
+    }
+    const w = Promise.withResolvers<PublishAck>();
+    try {
+      this.#outbox.add(frame, byteLength(text), w as PromiseWithResolvers<unknown>);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.#pump();
+    return w.promise;
+  }
+
+  /** Subscribes to a topic; iterate the result with `for await`. */
+  subscribe(topic: string, opts: SubscribeOptions = {}): Subscription {
+    if (this.#closing) throw new ClientClosedError(`subscribe to "${topic}" refused; create a new client`);
+    const sub = new Subscription(`s${++this.#subCount}`, topic, opts, this.#host);
+    this.#subs.set(sub.name, sub);
+    if (this.#link) sub.attach();
+    return sub;
+  }
+
+  /**
+   * Drains, then closes: takes no more publishes, waits (up to `timeoutMs`, default 10000)
+   * for every publish to be answered and every subscription to be unsubscribed, then closes
+   * the socket. Publishes still unanswered then reject with PublishError CLIENT_CLOSED.
+   */
+  close(opts: { timeoutMs?: number } = {}): Promise<void> {
+    return this.#closed ??= this.#close(opts.timeoutMs ?? 10_000);
+  }
+
+  override addEventListener<K extends keyof ClientEventMap>(
+    type: K,
+    listener: (ev: ClientEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: unknown,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener as EventListener, options);
+  }
+
+  override removeEventListener<K extends keyof ClientEventMap>(
+    type: K,
+    listener: (ev: ClientEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: unknown,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener as EventListener, options);
+  }
+
+  // ---- connection loop ----
+
+  async #run(): Promise<void> {
+    while (!this.#stop.signal.aborted) {
+      const why = await this.#connectOnce();
+      if (this.#stop.signal.aborted) break;
+      const delay = this.#backoff.next();
+      this.#log("warn", `${why}; retrying in ${delay} ms`);
+      this.#setState({
+        status: "connecting",
+        url: this.#ring.current,
+        node: undefined,
+        role: undefined,
+        epoch: undefined,
+        attempt: this.#backoff.attempt,
+      });
+      await this.#sleep(delay);
+    }
+  }
+
+  /** One attempt: connect, serve until the link drops. Returns why it ended (printable). */
+  async #connectOnce(): Promise<string> {
+    const url = this.#ring.current;
+    this.#setState({
+      status: "connecting",
+      url,
+      node: undefined,
+      role: undefined,
+      epoch: undefined,
+      attempt: this.#backoff.attempt,
+    });
+    this.#log("info", `connecting to ${url}`);
+    const outcome = await openLink(url, this.#WS, this.#connectTimeoutMs, this.#stop.signal, {
+      onFrame: (f) => this.#onFrame(f),
+      onClose: () => {},
+      onGarbage: (text) => this.#log("warn", `ignored a frame that is not JSON: ${text.slice(0, 80)}`),
+    });
+    if (!outcome.ok) {
+      if (outcome.code === 4001 || outcome.live !== undefined) {
+        this.#ring.next(outcome.live);
+        return `${url} is a backup; live is ${outcome.live ?? "not known yet"}`;
+      }
+      this.#ring.next();
+      return `cannot connect to ${url}: ${outcome.why}`;
+    }
+    const { link, welcome } = outcome;
+    if (this.#stop.signal.aborted) {
+      await link.close(1000, "client closed");
+      return "closed";
+    }
+    if (welcome.role !== "live") {
+      await link.close(1000, "not live");
+      this.#ring.next();
+      return `${url} is a backup (role ${welcome.role}); live is not known`;
+    }
+    if (welcome.epoch < this.#state.highestEpoch && this.#staleSkips < this.#ring.urls.length) {
+      this.#staleSkips++;
+      await link.close(1000, "stale epoch");
+      this.#ring.next();
+      return `${url} (node ${welcome.node}) is at epoch ${welcome.epoch}, older than epoch ${this.#state.highestEpoch} ` +
+        `seen before: it is probably a former live; trying the next`;
+    }
+    this.#staleSkips = 0;
+    const closed = await this.#serve(url, link, welcome);
+    const live = closed.code === 4001 ? liveFromReason(closed.reason) : undefined;
+    this.#ring.next(live);
+    if (closed.code === 4001) return `${url} is no longer live; live is ${live ?? "not known yet"}`;
+    return `connection lost: ${url} closed (${closed.code}${closed.reason ? ` ${closed.reason}` : ""})`;
+  }
+
+  async #serve(url: string, link: Link, welcome: WelcomeFrame): Promise<LinkClosed> {
+    const openedAt = Date.now();
+    this.#link = link;
+    this.#limits = welcome.limits;
+    this.#served = false;
+    this.#setState({
+      status: "open",
+      url,
+      node: welcome.node,
+      role: welcome.role,
+      epoch: welcome.epoch,
+      highestEpoch: Math.max(this.#state.highestEpoch, welcome.epoch),
+      attempt: this.#backoff.attempt,
+    });
+    this.#log("info", `connected to ${url} (node ${welcome.node}, epoch ${welcome.epoch})`);
+    link.send(JSON.stringify({
+      op: "hello",
+      id: `r${++this.#requestCount}`,
+      clientId: this.clientId,
+      lastEpoch: this.#state.highestEpoch,
+    }));
+    const resent = this.#pump();
+    if (resent > 0) this.#log("info", `resent ${resent} publishes`);
+    for (const sub of [...this.#subs.values()]) sub.attach();
+    for (const w of this.#readyWaiters.splice(0)) w.resolve();
+
+    const closed = await link.closed;
+    this.#link = undefined;
+    this.#outbox.linkLost();
+    this.#clearTimers();
+    for (const sub of [...this.#subs.values()]) sub.detach();
+    // A node that did real work is healthy: a later failure starts from the short delays again.
+    if (this.#served || Date.now() - openedAt >= this.#backoff.maxMs) this.#backoff.reset();
+    return closed;
+  }
+
+  #onFrame(f: InboundFrame): void {
+    switch (f.op) {
+      case "ack":
+        return this.#onAck(f);
+      case "nack":
+        return this.#onNack(f);
+      case "subscribed":
+      case "message":
+      case "committed":
+        this.#served = true;
+        this.#subs.get(f.sub)?.handle(f);
+        return;
+      case "skipped":
+      case "unsubscribed":
+        this.#subs.get(f.sub)?.handle(f);
+        return;
+      case "error": {
+        const sub = f.sub !== undefined ? this.#subs.get(f.sub) : undefined;
+        if (sub) return sub.handle(f);
+        this.#log("error", `bridge error ${f.code}: ${f.message}`);
+        return;
+      }
+      default:
+        return; // hello_ok, pong; unknown ops are ignored as the protocol says
+    }
+  }
+
+  #entryOf(id: unknown) {
+    const m = typeof id === "string" ? /^p(\d+)$/.exec(id) : null;
+    return m ? this.#outbox.get(Number(m[1])) : undefined;
+  }
+
+  #onAck(f: InboundFrame): void {
+    const e = this.#entryOf(f.id);
+    if (!e) return;
+    this.#served = true;
+    this.#retry.reset();
+    this.#outbox.remove(e.seq);
+    if (typeof f.epoch === "number" && f.epoch > this.#state.highestEpoch) {
+      this.#setState({ highestEpoch: f.epoch });
+    }
+    e.settle.resolve(
+      {
+        topic: f.topic,
+        partition: f.partition,
+        offset: f.offset,
+        epoch: f.epoch,
+        duplicate: f.duplicate === true,
+        seq: e.seq,
+      } satisfies PublishAck,
+    );
+    this.#pump();
+    this.#checkDrained();
+  }
+
+  #onNack(f: InboundFrame): void {
+    const e = this.#entryOf(f.id);
+    if (!e) return;
+    this.#served = true;
+    const retryable = f.code in RETRYABLE
+      ? RETRYABLE[f.code as keyof typeof RETRYABLE]
+      : f.retryable === true;
+    if (retryable) {
+      e.onWire = false;
+      e.held = true;
+      if (f.code === "KAFKA_TIMEOUT") e.maybeWritten = true;
+      if (this.#publishRetry === undefined) {
+        const delay = this.#retry.next();
+        this.#log(
+          "warn",
+          `publish seq ${e.seq} refused for now (${f.code}: ${f.message}); resending in ${delay} ms`,
+        );
+        this.#publishRetry = this.#timer(delay, () => {
+          this.#publishRetry = undefined;
+          this.#outbox.release();
+          this.#pump();
+        });
+      }
+      return;
+    }
+    this.#outbox.remove(e.seq);
+    e.settle.reject(
+      new PublishError(
+        f.code,
+        `publish seq ${e.seq} to "${e.frame.topic}" refused: ${f.code}: ${f.message}`,
+        e.maybeWritten,
+        e.seq,
+      ),
+    );
+    this.#pump();
+    this.#checkDrained();
+  }
+
+  /** Sends what the outbox may send now. Returns how many of them are resends. */
+  #pump(): number {
+    const link = this.#link, limits = this.#limits;
+    if (!link || !limits) return 0;
+    let resent = 0;
+    const maxInflight = limits.maxInflightPublishes > 0 ? limits.maxInflightPublishes : 256; // the bridge default
+    for (const e of this.#outbox.sendable(maxInflight)) {
+      const acked = this.#outbox.ackedFloor();
+      const text = JSON.stringify(acked > 0 ? { ...e.frame, acked } : e.frame);
+      const bytes = byteLength(text);
+      if (bytes > limits.maxFrameBytes) {
+        this.#outbox.remove(e.seq);
+        e.settle.reject(
+          new PublishError(
+            "FRAME_TOO_LARGE",
+            `publish seq ${e.seq} to "${e.frame.topic}" is a ${bytes}-byte frame; ` +
+              `the bridge accepts at most ${limits.maxFrameBytes} bytes`,
+            e.maybeWritten,
+            e.seq,
+          ),
+        );
+        this.#checkDrained();
+        continue;
+      }
+      if (!link.send(text)) break;
+      if (e.attempts++ > 0) resent++;
+      e.onWire = true;
+    }
+    return resent;
+  }
+
+  #retrySubscribe(sub: Subscription): void {
+    const link = this.#link;
+    this.#timer(this.#retry.next(), () => {
+      if (this.#link === link && this.#subs.get(sub.name) === sub) sub.attach();
+    });
+  }
+
+  // ---- closing ----
+
+  async #close(timeoutMs: number): Promise<void> {
+    this.#closing = true;
+    const deadline = Date.now() + timeoutMs;
+    if (this.#outbox.size > 0) {
+      this.#log("info", `closing: waiting for ${this.#outbox.size} unanswered publishes`);
+      await this.#until(new Promise<void>((r) => this.#drainWaiters.push(r)), deadline);
+      this.#checkDrained();
+    }
+    await this.#until(Promise.all([...this.#subs.values()].map((s) => s.close())).then(() => {}), deadline);
+    this.#stop.abort();
+    await this.#link?.close(1000, "client closed");
+    await this.#loop;
+    this.#clearTimers();
+    for (const e of this.#outbox.drain()) {
+      const maybe = e.maybeWritten || e.onWire;
+      e.settle.reject(
+        new PublishError(
+          "CLIENT_CLOSED",
+          `the client closed before publish seq ${e.seq} to "${e.frame.topic}" was answered` +
+            (maybe ? "; it may have been written" : "; it was not written"),
+          maybe,
+          e.seq,
+        ),
+      );
+    }
+    for (const sub of [...this.#subs.values()]) sub.shutdown();
+    this.#subs.clear();
+    for (const w of this.#readyWaiters.splice(0)) {
+      w.reject(new ClientClosedError("it closed before a connection opened"));
+    }
+    this.#log("info", "closed");
+    this.#setState({ status: "closed", node: undefined, role: undefined, epoch: undefined });
+  }
+
+  #checkDrained(): void {
+    if (this.#outbox.size === 0) { for (const w of this.#drainWaiters.splice(0)) w(); }
+  }
+
+  /** Waits for `p`, but not past `deadline` (ms since the epoch). */
+  async #until(p: Promise<void>, deadline: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))));
+    try {
+      await Promise.race([p, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    const signal = this.#stop.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done);
+    });
+  }
+
+  #timer(ms: number, fn: () => void): ReturnType<typeof setTimeout> {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      fn();
+    }, ms);
+    this.#timers.add(t);
+    return t;
+  }
+
+  #clearTimers(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.#publishRetry = undefined;
+  }
+
+  // ---- events ----
+
+  #setState(patch: Partial<ConnectionState>): void {
+    const next = { ...this.#state, ...patch };
+    const keys = new Set([...Object.keys(this.#state), ...Object.keys(next)]) as Set<keyof ConnectionState>;
+    if ([...keys].every((k) => this.#state[k] === next[k])) return;
+    this.#state = next;
+    this.dispatchEvent(new CustomEvent("state", { detail: next }));
+  }
+
+  #log(level: LogLine["level"], message: string): void {
+    this.dispatchEvent(new CustomEvent("log", { detail: { level, message, time: new Date() } }));
+  }
+}

@@ -1,0 +1,254 @@
+import assert from "node:assert/strict";
+import { SubscriptionError } from "./errors.ts";
+import type { InboundFrame } from "./link.ts";
+import { type Message, type SubscribeOptions, Subscription, type SubscriptionHost } from "./subscription.ts";
+
+function setup(opts: SubscribeOptions = {}, maxCredit = 10_000) {
+  const sent: Record<string, unknown>[] = [];
+  const logs: string[] = [];
+  let ids = 0, retries = 0, forgotten = false;
+  const host: SubscriptionHost = {
+    send: (f) => (sent.push(f), true),
+    nextId: () => `r${++ids}`,
+    maxCredit: () => maxCredit,
+    log: (level, m) => logs.push(`${level} ${m}`),
+    retryLater: () => retries++,
+    forget: () => (forgotten = true),
+  };
+  const sub = new Subscription("s1", "t", opts, host);
+  const last = (op: string) => sent.filter((f) => f.op === op).at(-1) as Record<string, unknown>;
+  const subscribed = (extra: Record<string, unknown> = {}) =>
+    sub.handle(
+      {
+        op: "subscribed",
+        id: last("subscribe").id,
+        sub: "s1",
+        topic: "t",
+        mode: "broadcast",
+        ...extra,
+      } as InboundFrame,
+    );
+  const message = (partition: number, offset: string) =>
+    sub.handle(
+      {
+        op: "message",
+        sub: "s1",
+        topic: "t",
+        partition,
+        offset,
+        timestamp: "1",
+        key: null,
+        keyEncoding: "utf8",
+        value: `v${partition}-${offset}`,
+        encoding: "utf8",
+        headers: {},
+      } as InboundFrame,
+    );
+  return {
+    sub,
+    sent,
+    logs,
+    last,
+    subscribed,
+    message,
+    retries: () => retries,
+    forgotten: () => forgotten,
+  };
+}
+const credits = (sent: Record<string, unknown>[]) => sent.filter((f) => f.op === "credit").map((f) => f.n);
+
+Deno.test("Subscription: subscribes with its window (capped by maxCredit) and grants back in half-window batches", async () => {
+  const { sub, sent, subscribed, message } = setup({ credit: 4, from: "earliest" }, 10_000);
+  sub.attach();
+  assert.deepEqual(sent[0], {
+    op: "subscribe",
+    id: "r1",
+    sub: "s1",
+    topic: "t",
+    mode: "broadcast",
+    from: "earliest",
+    credit: 4,
+    encoding: "utf8",
+  });
+  subscribed();
+  for (let i = 0; i < 4; i++) message(0, String(i));
+  assert.deepEqual(credits(sent), []); // nothing consumed yet: the bridge has no credit left
+  const it = sub[Symbol.asyncIterator]();
+  assert.equal(((await it.next()).value as Message).offset, "0");
+  assert.deepEqual(credits(sent), []);
+  assert.equal(((await it.next()).value as Message).offset, "1");
+  assert.deepEqual(credits(sent), [2]);
+
+  const capped = setup({ credit: 500 }, 50);
+  capped.sub.attach();
+  assert.equal(capped.sent[0].credit, 50);
+});
+
+Deno.test("Subscription: on a new link, resumes past what it handed over and drops replays (granting their credit)", async () => {
+  const { sub, sent, last, subscribed, message } = setup({ credit: 4, from: "earliest" });
+  sub.attach();
+  subscribed({ start: { "0": "0", "1": "10" } });
+  message(0, "0");
+  message(1, "10");
+  message(0, "1"); // buffered, not consumed yet: it still counts as handed over
+  const it = sub[Symbol.asyncIterator]();
+  await it.next();
+  sub.detach();
+  sub.attach();
+  // 2 messages still buffered: the bridge may send only 2 more
+  assert.deepEqual(
+    { from: last("subscribe").from, credit: last("subscribe").credit },
+    { from: { offsets: { "0": "2", "1": "11" } }, credit: 2 },
+  );
+  subscribed();
+  message(0, "1"); // replay
+  message(1, "10"); // replay
+  assert.deepEqual(credits(sent), [2]);
+  message(0, "2");
+  const got = [];
+  for (let i = 0; i < 3; i++) got.push(((await it.next()).value as Message).offset);
+  assert.deepEqual(got, ["10", "1", "2"]);
+});
+
+Deno.test("Subscription: group mode resubscribes with the original from; replays are still dropped", () => {
+  const { sub, sent, last, subscribed, message } = setup({
+    mode: "group",
+    group: "g",
+    credit: 2,
+    from: "earliest",
+  });
+  sub.attach();
+  subscribed();
+  message(0, "5");
+  sub.detach();
+  sub.attach();
+  assert.equal(last("subscribe").from, "earliest");
+  assert.equal(last("subscribe").group, "g");
+  subscribed();
+  message(0, "5");
+  assert.deepEqual(credits(sent), [1]);
+});
+
+Deno.test("Subscription: commits resolve on committed; the highest unconfirmed one is resent after a reconnect", async () => {
+  const { sub, sent, last, subscribed, message } = setup({ mode: "group", group: "g" });
+  sub.attach();
+  subscribed();
+  message(0, "5");
+  message(0, "6");
+  const c5 = sub.commit({ partition: 0, offset: "5" });
+  const c6 = sub.commit({ partition: 0, offset: "6" });
+  assert.deepEqual(sent.filter((f) => f.op === "commit").map((f) => f.offset), ["5", "6"]);
+  sub.handle(
+    { op: "committed", id: last("commit").id, sub: "s1", partition: 0, offset: "5" } as InboundFrame,
+  );
+  await c5;
+  sub.detach();
+  sub.attach();
+  assert.equal(sent.filter((f) => f.op === "commit").length, 2); // not before `subscribed`
+  subscribed();
+  const resent = last("commit");
+  assert.deepEqual({ partition: resent.partition, offset: resent.offset }, { partition: 0, offset: "6" });
+  sub.handle({ op: "committed", id: resent.id, sub: "s1", partition: 0, offset: "6" } as InboundFrame);
+  await c6;
+});
+
+Deno.test("Subscription: broadcast commits resolve at once (the SDK keeps broadcast positions)", async () => {
+  const { sub, sent } = setup();
+  await sub.commit({ partition: 0, offset: "1" });
+  assert.equal(sent.filter((f) => f.op === "commit").length, 0);
+});
+
+Deno.test("Subscription: skipped records raise an event and a log line", () => {
+  const { sub, logs, subscribed } = setup();
+  sub.attach();
+  subscribed();
+  const seen: unknown[] = [];
+  sub.addEventListener("skipped", (e) => seen.push(e.detail));
+  sub.handle(
+    {
+      op: "skipped",
+      sub: "s1",
+      topic: "t",
+      partition: 0,
+      from: "3",
+      to: "12",
+      reason: "retention",
+    } as InboundFrame,
+  );
+  assert.deepEqual(seen, [{ topic: "t", partition: 0, from: "3", to: "12", reason: "retention" }]);
+  assert.match(logs.join("\n"), /offsets 3 to 12 \(exclusive\) were skipped: retention/);
+});
+
+Deno.test("Subscription: a subscription ended by the bridge makes the iterator throw, after buffered messages", async () => {
+  const { sub, subscribed, message, forgotten } = setup();
+  sub.attach();
+  subscribed();
+  message(0, "0");
+  sub.handle(
+    { op: "error", sub: "s1", code: "KAFKA_UNAVAILABLE", message: "gone", retryable: true } as InboundFrame,
+  );
+  sub.handle({ op: "unsubscribed", sub: "s1", reason: "consumer failed" } as InboundFrame);
+  const it = sub[Symbol.asyncIterator]();
+  assert.equal(((await it.next()).value as Message).offset, "0");
+  await assert.rejects(
+    () => it.next(),
+    (e) =>
+      e instanceof SubscriptionError && e.code === "KAFKA_UNAVAILABLE" && /consumer failed/.test(e.message),
+  );
+  assert.equal(forgotten(), true);
+});
+
+Deno.test("Subscription: a non-retryable refusal fails it; a retryable one is retried", async () => {
+  const bad = setup();
+  bad.sub.attach();
+  bad.sub.handle(
+    {
+      op: "error",
+      id: "r1",
+      sub: "s1",
+      code: "UNKNOWN_TOPIC",
+      message: "no such topic",
+      retryable: false,
+    } as InboundFrame,
+  );
+  await assert.rejects(
+    () => bad.sub.ready(),
+    (e) => e instanceof SubscriptionError && e.code === "UNKNOWN_TOPIC",
+  );
+  await assert.rejects(() => bad.sub[Symbol.asyncIterator]().next(), /no such topic/);
+
+  const later = setup();
+  later.sub.attach();
+  later.sub.handle(
+    {
+      op: "error",
+      id: "r1",
+      sub: "s1",
+      code: "KAFKA_UNAVAILABLE",
+      message: "down",
+      retryable: true,
+    } as InboundFrame,
+  );
+  assert.equal(later.retries(), 1);
+  assert.equal(later.sub.error, undefined);
+});
+
+Deno.test("Subscription: close waits for pending commits, then unsubscribes, and ends the iteration", async () => {
+  const { sub, sent, last, subscribed, message } = setup({ mode: "group", group: "g" });
+  sub.attach();
+  subscribed();
+  message(0, "1");
+  const it = sub[Symbol.asyncIterator]();
+  await it.next();
+  const commit = sub.commit({ partition: 0, offset: "1" });
+  const closed = sub.close();
+  assert.equal(sent.filter((f) => f.op === "unsubscribe").length, 0);
+  sub.handle(
+    { op: "committed", id: last("commit").id, sub: "s1", partition: 0, offset: "1" } as InboundFrame,
+  );
+  await commit;
+  assert.equal(last("unsubscribe").sub, "s1");
+  sub.handle({ op: "unsubscribed", id: last("unsubscribe").id, sub: "s1" } as InboundFrame);
+  await closed;
+  assert.deepEqual(await it.next(), { done: true, value: undefined });
+});
