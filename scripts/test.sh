@@ -3,7 +3,7 @@
 #
 #   scripts/test.sh [deno test args...]     e.g. scripts/test.sh tests/publish_test.ts
 #
-# Installs what is missing (Deno via npm, kcat via apt when root), starts the dev
+# Installs what is missing (Deno via npm, kcat and chromium via apt when root), starts the dev
 # broker from scripts/kafka.sh when KAFKA_BROKERS is unset (and stops it again if
 # it started it), runs `deno test`, and ends with a plain "N passed, N failed" line.
 set -euo pipefail
@@ -13,14 +13,21 @@ case "${1:-}" in -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 
 deno="$(scripts/ensure-deno.sh)"
 
-if ! command -v kcat >/dev/null 2>&1; then
+# Debian packages the tests use: kcat (the independent Kafka reader) and chromium (tests/browser_test.ts
+# drives the console page in it; CHROMIUM_PATH names another build).
+missing=()
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "test.sh: installing kcat (independent Kafka reader used by the tests) ..." >&2
-    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+    echo "test.sh: installing ${missing[*]} (apt) ..." >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "test.sh: kcat is needed (Debian/Ubuntu: apt-get install kcat)" >&2; exit 1
+    echo "test.sh: ${missing[*]} needed (Debian/Ubuntu: apt-get install ${missing[*]})" >&2; exit 1
   fi
 fi
+# npm:playwright-core into Deno's cache now, so no test's time goes to downloading it.
+"$deno" cache --quiet tests/browser_test.ts >&2
 
 started_broker=""
 if [ -z "${KAFKA_BROKERS:-}" ]; then

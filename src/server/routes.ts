@@ -1,5 +1,6 @@
-/** Plain HTTP endpoints: /healthz, /readyz, /metrics. */
+/** Plain HTTP endpoints: /healthz, /readyz, /metrics, and the console's files (src/console/assets.ts). */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ConsoleAssets } from "../console/assets.ts";
 
 export interface ReadinessSource {
   ready(): { ready: boolean; detail: Record<string, unknown> };
@@ -14,9 +15,15 @@ export async function handleHttp(
   req: IncomingMessage,
   res: ServerResponse,
   src: ReadinessSource,
+  assets?: ConsoleAssets,
 ): Promise<void> {
   const path = (req.url ?? "/").split("?")[0];
   if (req.method !== "GET" && req.method !== "HEAD") return json(res, 405, { error: "method not allowed" });
+  const asset = assets?.respond(path, req.headers["if-none-match"]);
+  if (asset) {
+    res.writeHead(asset.status, asset.headers).end(req.method === "HEAD" ? undefined : asset.body);
+    return;
+  }
   switch (path) {
     case "/healthz":
       return json(res, 200, { status: "ok" });
@@ -31,7 +38,7 @@ export async function handleHttp(
     }
     default:
       return json(res, 404, {
-        error: `no route ${path}; try /healthz, /readyz, /metrics or a WebSocket upgrade`,
+        error: `no route ${path}; try / (the console), /healthz, /readyz, /metrics or a WebSocket upgrade`,
       });
   }
 }

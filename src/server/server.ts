@@ -10,6 +10,7 @@ import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import { CloseCode, ErrorCode, RETRYABLE } from "../protocol/mod.ts";
 import { Session, type SessionDeps } from "../session/session.ts";
+import { ConsoleAssets } from "../console/assets.ts";
 import { handleHttp, type ReadinessSource } from "./routes.ts";
 
 const KEEPALIVE_MS = 30_000;
@@ -46,8 +47,9 @@ export class BridgeServer {
       maxPayload: maxFrameBytes * 4,
       perMessageDeflate: false,
     });
+    const assets = new ConsoleAssets(deps.config.server.path);
     this.#http = createServer((req, res) => {
-      handleHttp(req, res, this.#readiness).catch((e) => {
+      handleHttp(req, res, this.#readiness, assets).catch((e) => {
         deps.log.error({ err: e }, "http handler failed");
         if (!res.headersSent) res.writeHead(500).end();
       });
