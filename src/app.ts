@@ -138,7 +138,10 @@ export async function runBridge(
       config.ha.mode === "file-lock" ? "lock" : "role",
       {
         activate: () => sink.activate(),
-        deactivate: () => sink.deactivate(),
+        deactivate: () => {
+          dedupe?.standBy();
+          return sink.deactivate();
+        },
         isActive: () => sink.active,
         drain: (reason): Promise<void> => {
           const live: string | undefined = created.liveUrl;
@@ -261,6 +264,7 @@ async function followDedupeLog(
         topic,
         groupId: () => `${config.kafka.consumer.groupPrefix}dedupe.${node}.${crypto.randomUUID()}`,
         apply: (key, value) => ledger.apply(key, value),
+        hold: () => ledger.hold(),
         log,
       });
       await follower.start();

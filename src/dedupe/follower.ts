@@ -12,6 +12,11 @@ export interface FollowerDeps {
   topic: string;
   groupId(): string;
   apply(key: Uint8Array | null, value: Uint8Array | null): void;
+  /**
+   * While it returns a promise, the next record waits for it (and Kafka is not read further):
+   * a live whose table is current has nothing to learn from its own writes.
+   */
+  hold?(): Promise<void> | undefined;
   log: Logger;
   reopenDelayMs?: number;
 }
@@ -37,11 +42,15 @@ export class LogFollower {
         startOffsets,
         newPartitionsFromStart: true,
       },
-      (d) => {
-        if (this.#stopped) return Promise.resolve(false);
+      async (d, cancel) => {
+        for (let held = this.deps.hold?.(); held && !this.#stopped; held = this.deps.hold?.()) {
+          await held;
+          if (cancel?.aborted) return true; // revoked while held: the next reader delivers it again
+        }
+        if (this.#stopped) return false;
         this.deps.apply(d.key, d.value);
         this.#next.set(d.partition, (BigInt(d.offset) + 1n).toString());
-        return Promise.resolve(true);
+        return true;
       },
       { onFatal: (e) => this.#failed(e) },
     );

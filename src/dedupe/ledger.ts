@@ -46,6 +46,8 @@ export class DedupeLedger {
   /** HA: true until a barrier is read after activation, and again after an unknown fate. */
   #stale: boolean;
   readonly #barriers = new Map<string, () => void>();
+  /** Resolved when the table stops being current (the follower then reads on). */
+  #whenStale?: { promise: Promise<void>; resolve(): void };
 
   constructor(readonly table: DedupeTable, readonly opts: LedgerOptions) {
     this.#now = opts.now ?? (() => Date.now());
@@ -54,6 +56,32 @@ export class DedupeLedger {
 
   get rebuilding(): boolean {
     return this.#stale;
+  }
+
+  /**
+   * The follower's hold: while this node's table is current (a live after its barrier),
+   * reading its own writes back would teach it nothing, so the follower waits. It reads on
+   * as soon as the table is stale again: a step-down, an unknown outcome, an activation.
+   */
+  hold(): Promise<void> | undefined {
+    if (this.#stale) return undefined;
+    if (!this.#whenStale) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#whenStale = { promise, resolve };
+    }
+    return this.#whenStale.promise;
+  }
+
+  /** HA: this node stopped serving (a backup's table only follows the log). */
+  standBy(): void {
+    this.#markStale();
+  }
+
+  #markStale(): void {
+    this.#stale = true;
+    this.#whenStale?.resolve();
+    this.#whenStale = undefined;
   }
 
   /** Called for each sequenced publish, in arrival order; "write" marks it in flight. */
@@ -80,7 +108,7 @@ export class DedupeLedger {
     if (fate === "unknown") {
       // HA: the log will tell, once the next activation reads its barrier. Memory only: a
       // resend is written again (the docs say so).
-      if (this.opts.logTopic !== undefined) this.#stale = true;
+      if (this.opts.logTopic !== undefined) this.#markStale();
       return;
     }
     this.table.written(clientId, seq, {
@@ -128,7 +156,7 @@ export class DedupeLedger {
   async afterActivation(produce: (batches: PartitionBatch[]) => Promise<string[]>): Promise<void> {
     const topic = this.opts.logTopic;
     if (topic === undefined) return;
-    this.#stale = true;
+    this.#markStale();
     const nonce = crypto.randomUUID();
     const seen = new Promise<void>((resolve) => this.#barriers.set(nonce, resolve));
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -113,3 +113,27 @@ Deno.test("dedupe ledger (HA): what one node wrote, the next one learns from the
     [],
   );
 });
+
+Deno.test("dedupe ledger (HA): the follower holds while the table is current, and reads on once it is not", async () => {
+  const { l, log, produce } = haLedger();
+  assert.equal(l.hold(), undefined, "stale at start: the follower reads");
+  const activating = l.afterActivation(produce);
+  await Promise.resolve();
+  l.apply(log[0].key!, log[0].value);
+  await activating;
+  const held = l.hold();
+  assert.ok(held, "a live with a current table holds its follower");
+  let released = false;
+  held.then(() => (released = true));
+  await Promise.resolve();
+  assert.equal(released, false);
+  l.standBy();
+  await held;
+  assert.equal(released, true, "a step-down releases it");
+  assert.equal(l.hold(), undefined);
+  assert.deepEqual(
+    l.decide("a", 1, undefined),
+    { kind: "rebuilding" },
+    "a backup answers no sequenced publish",
+  );
+});
