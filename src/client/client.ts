@@ -71,6 +71,8 @@ interface ClientEventMap {
 
 export class EdgeBridgeClient extends EventTarget {
   readonly clientId: string;
+  /** This client object's own id, sent in `hello`: its seqs never collide with another run's. */
+  readonly instance: string = crypto.randomUUID();
   readonly #WS: typeof WebSocket;
   readonly #ring: UrlRing;
   readonly #backoff: Backoff;
@@ -120,6 +122,12 @@ export class EdgeBridgeClient extends EventTarget {
       maxCredit: () => this.#limits?.maxCredit,
       log: (level, message) => this.#log(level, message),
       retryLater: (sub) => this.#retrySubscribe(sub),
+      afterRetryDelay: (run) => {
+        const link = this.#link;
+        this.#timer(this.#retry.next(), () => {
+          if (this.#link === link) run();
+        });
+      },
       forget: (sub) => {
         if (this.#subs.get(sub.name) === sub) this.#subs.delete(sub.name);
       },
@@ -359,6 +367,7 @@ export class EdgeBridgeClient extends EventTarget {
       id: `r${++this.#requestCount}`,
       clientId: this.clientId,
       lastEpoch: this.#state.highestEpoch,
+      instance: this.instance,
     }));
     const resent = this.#pump();
     if (resent > 0) this.#log("info", `resent ${resent} publishes`);

@@ -173,7 +173,12 @@ Deno.test("client: hello first, then publishes numbered 1, 2, 3 with acked = the
     await within(client.ready(), "ready");
     const c = await bridge.conn(0);
     const hello = await c.one("hello");
-    assert.deepEqual([hello.clientId, hello.lastEpoch], ["test-client", 0]);
+    assert.deepEqual([hello.clientId, hello.lastEpoch, hello.instance], ["test-client", 0, client.instance]);
+    assert.match(
+      client.instance,
+      /^[0-9a-f-]{36}$/,
+      "a fresh instance per client object: seqs start at 1 safely",
+    );
 
     const p1 = client.publish("t", "a");
     const p2 = client.publish("t", { x: 1 });

@@ -41,6 +41,8 @@ export interface SubscriptionHost {
   log(level: "info" | "warn" | "error", message: string): void;
   /** A retryable refusal of `subscribe`: attach again after a delay. */
   retryLater(sub: Subscription): void;
+  /** Runs `run` after a retry delay, unless the link drops first (a new link resends what is pending). */
+  afterRetryDelay(run: () => void): void;
   /** The subscription ended: drop it from the client. */
   forget(sub: Subscription): void;
 }
@@ -84,6 +86,8 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
   /** Group commits not confirmed yet, per partition. */
   readonly #commits = new Map<number, CommitWaiter[]>();
   readonly #commitRequests = new Map<string, { partition: number; offset: bigint }>();
+  /** Partitions whose commit was refused retryably and is resent after a delay. */
+  readonly #commitRetries = new Set<number>();
   #closing?: { unsubscribeId?: string; done: PromiseWithResolvers<void> };
 
   constructor(readonly name: string, readonly topic: string, opts: SubscribeOptions, host: SubscriptionHost) {
@@ -231,6 +235,7 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
     this.#live = false;
     this.#requestId = undefined;
     this.#commitRequests.clear();
+    this.#commitRetries.clear(); // the retry timers go with the link; `subscribed` on the next resends
     if (this.#closing) this.#finishClose();
   }
 
@@ -293,10 +298,7 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
     if (this.#subscribedOnce) this.#host.log("info", `resubscribed to ${this.topic}`);
     this.#subscribedOnce = true;
     this.#ready.resolve();
-    for (const [partition, list] of this.#commits) {
-      // Only the highest matters: committing it confirms every lower one.
-      if (list.length) this.#sendCommit(partition, list.reduce((a, w) => (w.offset > a ? w.offset : a), -1n));
-    }
+    for (const partition of this.#commits.keys()) this.#resendCommit(partition);
     this.#grant();
   }
 
@@ -344,6 +346,8 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
     const commit = f.id !== undefined ? this.#commitRequests.get(f.id) : undefined;
     if (commit) {
       this.#commitRequests.delete(f.id);
+      // E.g. KAFKA_UNAVAILABLE while the group rebalances: not committed yet, so not an answer for good.
+      if (f.retryable) return this.#retryCommit(commit.partition, `${code}: ${f.message}`);
       const err = new SubscriptionError(
         code,
         `commit of partition ${commit.partition} failed: ${f.message}`,
@@ -371,6 +375,25 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
     const id = this.#host.nextId();
     this.#commitRequests.set(id, { partition, offset });
     this.#host.send({ op: "commit", id, sub: this.name, partition, offset: offset.toString() });
+  }
+
+  /** Sends the highest unconfirmed commit of a partition: committing it confirms every lower one. */
+  #resendCommit(partition: number): void {
+    const list = this.#commits.get(partition);
+    if (list?.length) this.#sendCommit(partition, list.reduce((a, w) => (w.offset > a ? w.offset : a), -1n));
+  }
+
+  #retryCommit(partition: number, why: string): void {
+    if (this.#commitRetries.has(partition)) return; // one resend covers every refusal so far
+    this.#commitRetries.add(partition);
+    this.#host.log(
+      "warn",
+      `commit of "${this.topic}" partition ${partition} refused for now (${why}); retrying`,
+    );
+    this.#host.afterRetryDelay(() => {
+      this.#commitRetries.delete(partition);
+      if (this.#live) this.#resendCommit(partition);
+    });
   }
 
   #unsubscribeOnceCommitted(): void {

@@ -7,12 +7,15 @@ function setup(opts: SubscribeOptions = {}, maxCredit = 10_000) {
   const sent: Record<string, unknown>[] = [];
   const logs: string[] = [];
   let ids = 0, retries = 0, forgotten = false;
+  /** What afterRetryDelay was asked to run; the test runs it when "the delay is over". */
+  const delayed: Array<() => void> = [];
   const host: SubscriptionHost = {
     send: (f) => (sent.push(f), true),
     nextId: () => `r${++ids}`,
     maxCredit: () => maxCredit,
     log: (level, m) => logs.push(`${level} ${m}`),
     retryLater: () => retries++,
+    afterRetryDelay: (run) => delayed.push(run),
     forget: () => (forgotten = true),
   };
   const sub = new Subscription("s1", "t", opts, host);
@@ -51,6 +54,7 @@ function setup(opts: SubscribeOptions = {}, maxCredit = 10_000) {
     last,
     subscribed,
     message,
+    delayed,
     retries: () => retries,
     forgotten: () => forgotten,
   };
@@ -150,6 +154,53 @@ Deno.test("Subscription: commits resolve on committed; the highest unconfirmed o
   assert.deepEqual({ partition: resent.partition, offset: resent.offset }, { partition: 0, offset: "6" });
   sub.handle({ op: "committed", id: resent.id, sub: "s1", partition: 0, offset: "6" } as InboundFrame);
   await c6;
+});
+
+Deno.test("Subscription: a commit refused retryably (a rebalance) is resent after a delay; a final refusal rejects", async () => {
+  const { sub, sent, last, logs, subscribed, message, delayed } = setup({ mode: "group", group: "g" });
+  const commits = () => sent.filter((f) => f.op === "commit").map((f) => `${f.partition}@${f.offset}`);
+  sub.attach();
+  subscribed();
+  for (const o of ["5", "6"]) message(0, o);
+  message(1, "3");
+  let settled = "";
+  const c5 = sub.commit({ partition: 0, offset: "5" }).then(() => (settled += "5"));
+  const c6 = sub.commit({ partition: 0, offset: "6" }).then(() => (settled += "6"));
+  const refuse = (id: unknown, code: string, retryable: boolean) =>
+    sub.handle(
+      { op: "error", id, sub: "s1", code, message: "generation id is not valid", retryable } as InboundFrame,
+    );
+  const [r5, r6] = sent.filter((f) => f.op === "commit").map((f) => f.id);
+  refuse(r5, "KAFKA_UNAVAILABLE", true);
+  refuse(r6, "KAFKA_UNAVAILABLE", true);
+  await Promise.resolve();
+  assert.equal(settled, "", "a retryable refusal is not an answer");
+  assert.equal(delayed.length, 1, "one resend per partition covers both refusals");
+  assert.match(
+    logs.at(-1)!,
+    /^warn commit of "t" partition 0 refused for now \(KAFKA_UNAVAILABLE: .*\); retrying$/,
+  );
+  delayed.shift()!();
+  assert.deepEqual(commits(), ["0@5", "0@6", "0@6"], "the highest unconfirmed offset is resent");
+  sub.handle(
+    { op: "committed", id: last("commit").id, sub: "s1", partition: 0, offset: "6" } as InboundFrame,
+  );
+  await Promise.all([c5, c6]);
+  assert.equal(settled, "56");
+
+  // A retry due after the link dropped is not sent; the new link's `subscribed` resends instead.
+  const c3 = sub.commit({ partition: 1, offset: "3" });
+  refuse(last("commit").id, "KAFKA_UNAVAILABLE", true);
+  sub.detach();
+  delayed.shift()!();
+  assert.deepEqual(commits().slice(3), ["1@3"], "nothing sent without a link");
+  sub.attach();
+  subscribed();
+  assert.deepEqual(commits().slice(3), ["1@3", "1@3"]);
+  // A refusal that is final rejects the commits it covers.
+  refuse(last("commit").id, "BAD_FIELD", false);
+  await assert.rejects(c3, (e) => e instanceof SubscriptionError && e.code === "BAD_FIELD");
+  assert.equal(delayed.length, 0);
 });
 
 Deno.test("Subscription: broadcast commits resolve at once (the SDK keeps broadcast positions)", async () => {

@@ -1,23 +1,30 @@
 /**
- * The dedupe log's records (a compacted Kafka topic, one key per client):
+ * The dedupe log's records (a compacted Kafka topic):
  *
- *   key   "c/<clientId>"   value: the client's window, as JSON (below)
- *   key   "b/<node>"       value: {"barrier":"<nonce>"}, written by a node that just took
- *                          over, to know when it has read everything committed before it
+ *   key "d/<clientId>/<id>"  value: a delta: the positions one transaction wrote for the
+ *                            client, with its floor and high (JSON, below). Null value (a
+ *                            tombstone): every position in that delta is below the client's
+ *                            floor now, so compaction may drop it.
+ *   key "b/<node>"           value: {"barrier":"<nonce>"}, written by a node that just took
+ *                            over, to know when it has read everything committed before it
  *
- * A window is {"v":1,"f":floor,"h":high,"w":[[topic,partition,epoch,seq,offset,seq,offset,...],...]}:
- * positions grouped by partition and epoch, so a record stays small (about 10 bytes a position).
- * Compaction keeps the newest record per client, which holds its whole window.
+ * A delta is {"v":1,"f":floor,"h":high,"w":[[topic,partition,epoch,seq,offset,seq,offset,...],...]}:
+ * positions grouped by partition and epoch (about 10 bytes a position).
+ *
+ * Why deltas and not one record per client: a client's unacknowledged positions span several
+ * transactions; rewriting them all in each one cost more bytes than the records themselves.
+ * Each position is written once, and each delta retired once; what compaction keeps is the
+ * deltas that still hold positions a client may resend.
  */
 import type { ClientWindow, WrittenAt } from "./table.ts";
 
-const CLIENT = "c/";
+const DELTA = "d/";
 const BARRIER = "b/";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-export function clientKey(clientId: string): string {
-  return CLIENT + clientId;
+export function deltaKey(clientId: string, id: string): string {
+  return `${DELTA}${clientId}/${id}`;
 }
 
 export function barrierKey(node: string): string {
@@ -40,7 +47,9 @@ export function encodeBarrier(nonce: string): Uint8Array {
 }
 
 export type LogRecord =
-  | { kind: "window"; clientId: string; window: ClientWindow }
+  | { kind: "delta"; clientId: string; key: string; window: ClientWindow }
+  /** A delta's tombstone. */
+  | { kind: "retired"; clientId: string; key: string }
   | { kind: "barrier"; node: string; nonce: string }
   /** A record this version cannot read (another version wrote it, or it is damaged). */
   | { kind: "unreadable"; why: string };
@@ -60,7 +69,12 @@ export function decodeRecord(key: Uint8Array | null, value: Uint8Array | null): 
     if (typeof nonce !== "string") return { kind: "unreadable", why: "a barrier without a nonce" };
     return { kind: "barrier", node: k.slice(BARRIER.length), nonce };
   }
-  if (!k.startsWith(CLIENT)) return { kind: "unreadable", why: `unknown key "${k.slice(0, 40)}"` };
+  const slash = k.lastIndexOf("/");
+  if (!k.startsWith(DELTA) || slash < DELTA.length) {
+    return { kind: "unreadable", why: `unknown key "${k.slice(0, 40)}"` };
+  }
+  const clientId = k.slice(DELTA.length, slash);
+  if (value === null) return { kind: "retired", clientId, key: k };
   const o = body as { v?: unknown; f?: unknown; h?: unknown; w?: unknown } | null;
   if (!o || o.v !== 1 || !isCount(o.f) || !isCount(o.h) || !Array.isArray(o.w)) {
     return { kind: "unreadable", why: "not a version 1 window" };
@@ -80,5 +94,5 @@ export function decodeRecord(key: Uint8Array | null, value: Uint8Array | null): 
       written.set(seq, { topic, partition, offset, epoch });
     }
   }
-  return { kind: "window", clientId: k.slice(CLIENT.length), window: { floor: o.f, high: o.h, written } };
+  return { kind: "delta", clientId, key: k, window: { floor: o.f, high: o.h, written } };
 }

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { barrierKey, clientKey, decodeRecord, encodeBarrier, encodeWindow } from "./codec.ts";
+import { barrierKey, decodeRecord, deltaKey, encodeBarrier, encodeWindow } from "./codec.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
-Deno.test("dedupe codec: a window survives the round trip, grouped by partition and epoch", () => {
+Deno.test("dedupe codec: a delta survives the round trip, grouped by partition and epoch", () => {
   const written = new Map([
     [5, { topic: "orders", partition: 1, offset: 100, epoch: 3 }],
     [6, { topic: "orders", partition: 1, offset: 102, epoch: 3 }],
@@ -11,13 +11,22 @@ Deno.test("dedupe codec: a window survives the round trip, grouped by partition 
   ]);
   const value = encodeWindow({ floor: 4, high: 7, written });
   assert.equal(JSON.parse(new TextDecoder().decode(value)).w.length, 2);
-  const r = decodeRecord(enc(clientKey("sensor/17")), value);
-  assert.equal(r.kind, "window");
-  if (r.kind !== "window") return;
-  assert.equal(r.clientId, "sensor/17");
+  const r = decodeRecord(enc(deltaKey("sensor/17", "ab12.1")), value);
+  assert.equal(r.kind, "delta");
+  if (r.kind !== "delta") return;
+  assert.equal(r.clientId, "sensor/17", "a clientId may contain '/'");
+  assert.equal(r.key, "d/sensor/17/ab12.1");
   assert.equal(r.window.floor, 4);
   assert.equal(r.window.high, 7);
   assert.deepEqual(r.window.written, written);
+});
+
+Deno.test("dedupe codec: a delta's tombstone names its client and key", () => {
+  assert.deepEqual(decodeRecord(enc(deltaKey("c1", "x.2")), null), {
+    kind: "retired",
+    clientId: "c1",
+    key: "d/c1/x.2",
+  });
 });
 
 Deno.test("dedupe codec: barriers carry their node and nonce", () => {
@@ -31,19 +40,21 @@ Deno.test("dedupe codec: barriers carry their node and nonce", () => {
 Deno.test("dedupe codec: anything else is unreadable, with a reason, never a throw", () => {
   const cases: [string | null, string | null][] = [
     ["x/1", "{}"],
-    ["c/a", "not json"],
-    ["c/a", '{"v":2,"f":0,"h":0,"w":[]}'],
-    ["c/a", '{"v":1,"f":-1,"h":0,"w":[]}'],
-    ["c/a", '{"v":1,"f":0,"h":0,"w":[["t",0]]}'],
-    ["c/a", '{"v":1,"f":0,"h":0,"w":[["t",0,1,5]]}'],
-    ["c/a", '{"v":1,"f":0,"h":0,"w":[["t",0,1,5,"9"]]}'],
+    ["c/a", "{}"],
+    ["d/noslash", '{"v":1,"f":0,"h":0,"w":[]}'],
+    ["d/a/1", "not json"],
+    ["d/a/1", '{"v":2,"f":0,"h":0,"w":[]}'],
+    ["d/a/1", '{"v":1,"f":-1,"h":0,"w":[]}'],
+    ["d/a/1", '{"v":1,"f":0,"h":0,"w":[["t",0]]}'],
+    ["d/a/1", '{"v":1,"f":0,"h":0,"w":[["t",0,1,5]]}'],
+    ["d/a/1", '{"v":1,"f":0,"h":0,"w":[["t",0,1,5,"9"]]}'],
     ["b/n", '{"nonce":1}'],
-    ["c/a", null],
+    ["b/n", null],
     [null, "{}"],
   ];
   for (const [k, v] of cases) {
     const r = decodeRecord(k === null ? null : enc(k), v === null ? null : enc(v));
     assert.equal(r.kind, "unreadable", `${k} ${v}`);
   }
-  assert.equal(decodeRecord(enc("c/a"), new Uint8Array([0xff, 0xfe])).kind, "unreadable");
+  assert.equal(decodeRecord(enc("d/a/1"), new Uint8Array([0xff, 0xfe])).kind, "unreadable");
 });

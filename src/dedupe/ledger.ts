@@ -5,17 +5,18 @@
  * Without HA the table lives in memory only: a resend after a reconnect to the same
  * bridge is answered from it, and a restart forgets it (at-least-once across restarts).
  *
- * With HA every transaction also writes the window of each client in it to the dedupe
- * log (a compacted topic), in the same transaction as the records, so the window is in
- * Kafka exactly when the records are. Every node follows the log. A node that takes
+ * With HA every transaction also writes, per client in it, the positions it wrote (a
+ * delta) to the dedupe log, a compacted topic, in the same transaction as the records, so
+ * they are in Kafka exactly when the records are; deltas wholly below a client's floor are
+ * retired with tombstones. Every node follows the log. A node that takes
  * over first fences the old live (its open transaction is aborted), then writes a
  * barrier and reads up to it: from then on its table holds every committed position.
  * The same happens after a write whose outcome is unknown: until the barrier is read,
  * sequenced publishes are refused (retryable), never guessed.
  */
 import type { Companion, OutgoingRecord, PartitionBatch, RecordPosition } from "../kafka/types.ts";
-import { barrierKey, clientKey, decodeRecord, encodeBarrier, encodeWindow } from "./codec.ts";
-import { type DedupeTable, withWritten, type WrittenAt } from "./table.ts";
+import { barrierKey, decodeRecord, deltaKey, encodeBarrier, encodeWindow } from "./codec.ts";
+import type { DedupeTable, WrittenAt } from "./table.ts";
 
 export type Decision =
   | { kind: "write" }
@@ -46,6 +47,9 @@ export class DedupeLedger {
   /** HA: true until a barrier is read after activation, and again after an unknown fate. */
   #stale: boolean;
   readonly #barriers = new Map<string, () => void>();
+  /** Names this process's deltas apart from every other writer's, past and future. */
+  readonly #deltaPrefix = crypto.randomUUID().slice(0, 8);
+  #deltas = 0;
   /** Resolved when the table stops being current (the follower then reads on). */
   #whenStale?: { promise: Promise<void>; resolve(): void };
 
@@ -119,32 +123,44 @@ export class DedupeLedger {
     }, this.#now());
   }
 
-  /** HA: each client's window with this request's positions, for the same transaction. */
+  /**
+   * HA: for the same transaction, per client in it, a delta with this request's positions
+   * (and the client's floor), and tombstones for its deltas now wholly below the floor.
+   */
   readonly companion: Companion = (batches, bases) => {
     const topic = this.opts.logTopic;
     if (topic === undefined) return [];
     const epoch = this.opts.epoch();
-    const added = new Map<string, [number, WrittenAt][]>();
+    const added = new Map<string, Map<number, WrittenAt>>();
     batches.forEach((b, i) => {
       const base = Number(bases[i]);
       b.records.forEach((r, j) => {
         if (!r.sequence) return;
-        let list = added.get(r.sequence.clientId);
-        if (!list) added.set(r.sequence.clientId, list = []);
-        list.push([r.sequence.seq, { topic: b.topic, partition: b.partition, offset: base + j, epoch }]);
+        let positions = added.get(r.sequence.clientId);
+        if (!positions) added.set(r.sequence.clientId, positions = new Map());
+        positions.set(r.sequence.seq, { topic: b.topic, partition: b.partition, offset: base + j, epoch });
       });
     });
     if (added.size === 0) return [];
+    const now = this.#now();
     const records: OutgoingRecord[] = [];
-    for (const [clientId, positions] of added) {
-      const w = withWritten(this.table.window(clientId), positions, this.table.limits.windowPerClient);
-      records.push({
-        topic,
-        partition: 0,
-        key: encoder.encode(clientKey(clientId)),
-        value: encodeWindow(w),
-        headers: {},
-      });
+    const record = (key: string, value?: Uint8Array): OutgoingRecord => ({
+      topic,
+      partition: 0,
+      key: encoder.encode(key),
+      value: value ?? new Uint8Array(),
+      tombstone: value === undefined,
+      headers: {},
+    });
+    for (const [clientId, written] of added) {
+      for (const key of this.table.takeRetirable(clientId)) records.push(record(key));
+      const w = this.table.window(clientId);
+      const floor = w?.floor ?? 0;
+      let top = w?.high ?? 0;
+      for (const seq of written.keys()) top = Math.max(top, seq);
+      const key = deltaKey(clientId, `${this.#deltaPrefix}.${(++this.#deltas).toString(36)}`);
+      records.push(record(key, encodeWindow({ floor, high: top, written })));
+      this.table.deltaWritten(clientId, key, Math.max(...written.keys()), now);
     }
     return [{ topic, partition: 0, records }];
   };
@@ -197,8 +213,17 @@ export class DedupeLedger {
   apply(key: Uint8Array | null, value: Uint8Array | null): void {
     const r = decodeRecord(key, value);
     switch (r.kind) {
-      case "window":
-        return this.table.merge(r.clientId, r.window, this.#now());
+      case "delta": {
+        const now = this.#now();
+        this.table.merge(r.clientId, r.window, now);
+        // Tracked, so that whichever node is live retires it once the client's floor passes it.
+        if (r.window.written.size > 0) {
+          this.table.deltaWritten(r.clientId, r.key, Math.max(...r.window.written.keys()), now);
+        }
+        return;
+      }
+      case "retired":
+        return this.table.deltaRetired(r.clientId, r.key);
       case "barrier":
         return this.#barriers.get(r.nonce)?.();
       case "unreadable":

@@ -83,7 +83,7 @@ Deno.test("dedupe ledger (HA): a barrier never read back fails the activation", 
 Deno.test("dedupe ledger (HA): what one node wrote, the next one learns from the log", async () => {
   const a = haLedger("a");
   const apply = (l: DedupeLedger, records: OutgoingRecord[]) =>
-    records.forEach((r) => l.apply(r.key!, r.value));
+    records.forEach((r) => l.apply(r.key!, r.tombstone ? null : r.value));
   const activateA = a.l.afterActivation(a.produce);
   await Promise.resolve();
   apply(a.l, a.log);
@@ -107,6 +107,14 @@ Deno.test("dedupe ledger (HA): what one node wrote, the next one learns from the
     at: { topic: "t", partition: 0, offset: 11, epoch: 7 },
   });
   assert.deepEqual(b.l.decide("c", 3, 2), { kind: "write" });
+  // b's next transaction retires a's delta (wholly at or below the floor, 2) and adds its own.
+  const next = b.l.companion([{ topic: "t", partition: 0, records: [rec("c", 3)] }], ["12"])[0].records;
+  const keyOf = (r: OutgoingRecord) => new TextDecoder().decode(r.key!);
+  assert.deepEqual(next.map((r) => [keyOf(r).split("/")[1], r.tombstone ?? false]), [["c", true], [
+    "c",
+    false,
+  ]]);
+  assert.equal(keyOf(next[0]), keyOf(extra[0].records[0]), "the tombstone names a's delta");
   // Records without a sequence add nothing to a transaction.
   assert.deepEqual(
     a.l.companion([{ topic: "t", partition: 0, records: [{ ...rec("c", 9), sequence: undefined }] }], ["1"]),

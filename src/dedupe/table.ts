@@ -44,6 +44,8 @@ export interface DedupeLimits {
 
 interface ClientState extends ClientWindow {
   lastSeen: number;
+  /** HA: the dedupe log's deltas for this client not retired yet, with the highest seq in each. */
+  deltas: Map<string, number>;
 }
 
 export class DedupeTable {
@@ -112,6 +114,29 @@ export class DedupeTable {
     this.#bound(c);
   }
 
+  /** A delta of the dedupe log holds this client's positions up to `top`. */
+  deltaWritten(clientId: string, key: string, top: number, now: number): void {
+    this.#touch(clientId, now, true)!.deltas.set(key, top);
+  }
+
+  /** A delta was retired (its tombstone was read back). */
+  deltaRetired(clientId: string, key: string): void {
+    this.#clients.get(clientId)?.deltas.delete(key);
+  }
+
+  /** The client's deltas wholly at or below its floor, forgotten here: the caller retires them. */
+  takeRetirable(clientId: string): string[] {
+    const c = this.#clients.get(clientId);
+    if (!c) return [];
+    const due: string[] = [];
+    for (const [key, top] of c.deltas) {
+      if (top > c.floor) continue;
+      due.push(key);
+      c.deltas.delete(key);
+    }
+    return due;
+  }
+
   /** Forgets clients idle past the TTL; returns how many. */
   expire(now: number): number {
     let n = 0;
@@ -137,7 +162,7 @@ export class DedupeTable {
       }
     }
     if (!create) return undefined;
-    c = { floor: 0, high: 0, written: new Map(), lastSeen: now };
+    c = { floor: 0, high: 0, written: new Map(), lastSeen: now, deltas: new Map() };
     this.#clients.set(clientId, c);
     while (this.#clients.size > this.limits.maxClients) {
       this.#clients.delete(this.#clients.keys().next().value!);
@@ -158,28 +183,4 @@ export class DedupeTable {
     const seqs = [...c.written.keys()].sort((a, b) => a - b);
     this.#raiseFloor(c, seqs[excess - 1]);
   }
-}
-
-/**
- * The window `w` with `added` positions in it, bounded like the table bounds it: what a
- * transaction writes for the client before the table itself learns of the positions.
- */
-export function withWritten(
-  w: ClientWindow | undefined,
-  added: [number, WrittenAt][],
-  windowPerClient: number,
-): ClientWindow {
-  const floor = w?.floor ?? 0;
-  const written = new Map(w?.written);
-  let high = w?.high ?? 0;
-  for (const [seq, at] of added) {
-    if (seq <= floor) continue;
-    written.set(seq, at);
-    if (seq > high) high = seq;
-  }
-  if (written.size <= windowPerClient) return { floor, high, written };
-  const seqs = [...written.keys()].sort((a, b) => a - b);
-  const cut = seqs[written.size - windowPerClient - 1];
-  for (const s of seqs) if (s <= cut) written.delete(s);
-  return { floor: Math.max(floor, cut), high, written };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DedupeTable, withWritten, type WrittenAt } from "./table.ts";
+import { DedupeTable, type WrittenAt } from "./table.ts";
 
 const at = (offset: number, epoch = 1): WrittenAt => ({ topic: "t", partition: 0, offset, epoch });
 const limits = { maxClients: 3, windowPerClient: 4, clientTtlMs: 1_000 };
@@ -71,11 +71,17 @@ Deno.test("dedupe table: merge is monotonic, so old or repeated log records chan
   assert.deepEqual([...w.written.keys()].sort(), [3, 4]);
 });
 
-Deno.test("dedupe table: withWritten adds positions above the floor, bounded like the table", () => {
-  const w = withWritten({ floor: 1, high: 2, written: new Map([[2, at(2)]]) }, [[1, at(1)], [3, at(3)]], 10);
-  assert.deepEqual([...w.written.keys()], [2, 3]);
-  assert.equal(w.high, 3);
-  const bounded = withWritten(undefined, [[1, at(1)], [2, at(2)], [3, at(3)]], 2);
-  assert.deepEqual([...bounded.written.keys()].sort(), [2, 3]);
-  assert.equal(bounded.floor, 1);
+Deno.test("dedupe table: deltas become retirable once the floor passes their highest seq", () => {
+  const t = new DedupeTable(limits);
+  t.lookup("a", 1, undefined, 0);
+  t.deltaWritten("a", "d/a/x.1", 2, 0);
+  t.deltaWritten("a", "d/a/x.2", 4, 0);
+  assert.deepEqual(t.takeRetirable("a"), []);
+  t.lookup("a", 5, 3, 0); // acked 3: the first delta (up to 2) is below the floor
+  assert.deepEqual(t.takeRetirable("a"), ["d/a/x.1"]);
+  assert.deepEqual(t.takeRetirable("a"), [], "taken once");
+  t.deltaRetired("a", "d/a/x.2"); // another node retired it
+  t.lookup("a", 6, 5, 0);
+  assert.deepEqual(t.takeRetirable("a"), []);
+  assert.deepEqual(t.takeRetirable("nobody"), []);
 });

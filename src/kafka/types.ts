@@ -13,6 +13,8 @@ export interface OutgoingRecord {
   headers: Record<string, string>;
   /** Exactly-once publishing: the client and its sequence number (src/dedupe/). */
   sequence?: { clientId: string; seq: number };
+  /** Written with a null value (`value` is ignored): compaction then drops the key. */
+  tombstone?: boolean;
 }
 
 export interface RecordPosition {

@@ -23,6 +23,11 @@ export interface HelloFrame {
   id?: string;
   clientId: string;
   lastEpoch?: number;
+  /**
+   * Names this run of the client (a random id per process or page load): exactly-once
+   * `seq`s count from 1 per (clientId, instance), so a fixed clientId can restart safely.
+   */
+  instance?: string;
 }
 
 export interface PublishFrame {

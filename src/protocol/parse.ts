@@ -176,6 +176,7 @@ function parseFields(o: Obj, op: string, limits: ParseLimits): ClientFrame {
         id: str(o, "id", { optional: true }),
         clientId: str(o, "clientId", { max: 200 })!,
         lastEpoch: int(o, "lastEpoch", 0, Number.MAX_SAFE_INTEGER, true),
+        instance: str(o, "instance", { optional: true, max: 100 }),
       };
     case "publish": {
       const encoding = oneOf(o, "encoding", ENCODINGS, "utf8");

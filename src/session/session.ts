@@ -19,8 +19,8 @@ export type { NodeIdentity, SessionDeps } from "./deps.ts";
 export class Session {
   readonly id = crypto.randomUUID();
   #clientId: string;
-  /** A hello named the client: its publishes may carry `seq`. */
-  #introduced = false;
+  /** Whose `seq`s these are (set by a hello): the clientId, and the instance when named. */
+  #sequenceOwner?: string;
   /** Called when the last unanswered publish is answered (drain waits on it). */
   #idle?: () => void;
   readonly #subscriptions: Subscriptions;
@@ -117,7 +117,7 @@ export class Session {
     switch (f.op) {
       case "hello":
         this.#clientId = f.clientId;
-        this.#introduced = true;
+        this.#sequenceOwner = f.instance === undefined ? f.clientId : `${f.clientId}\u0000${f.instance}`;
         this.#log.debug({ clientId: f.clientId, lastEpoch: f.lastEpoch }, "client hello");
         this.#send({ op: "hello_ok", id: f.id, clientId: f.clientId, epoch: this.deps.identity.epoch() });
         return;
@@ -185,7 +185,7 @@ export class Session {
           try {
             pending = this.#admit(f, epoch, f.seq);
           } catch (e) {
-            ledger.abandon(this.#clientId, f.seq); // refused before the sink: not in flight
+            ledger.abandon(this.#sequenceOwner!, f.seq); // refused before the sink: not in flight
             throw e;
           }
         }
@@ -223,13 +223,14 @@ export class Session {
    * be written now (the ledger then holds it as in flight until the sink tells its fate).
    */
   #admitOnce(f: PublishFrame, seq: number, ledger: DedupeLedger): WrittenAt | undefined {
-    if (!this.#introduced) {
+    const owner = this.#sequenceOwner;
+    if (owner === undefined) {
       throw new RequestError(
         ErrorCode.BAD_FIELD,
         `field "seq" needs a "hello" with the client's clientId first on this connection`,
       );
     }
-    const d = ledger.decide(this.#clientId, seq, f.acked);
+    const d = ledger.decide(owner, seq, f.acked);
     switch (d.kind) {
       case "written":
         this.deps.metrics.dedupeResends.inc({ outcome: "duplicate" });
@@ -275,7 +276,7 @@ export class Session {
         "eb-epoch": String(epoch),
         ...(seq === undefined ? {} : { "eb-seq": String(seq) }),
       },
-      sequence: seq === undefined ? undefined : { clientId: this.#clientId, seq },
+      sequence: seq === undefined ? undefined : { clientId: this.#sequenceOwner!, seq },
     });
   }
 

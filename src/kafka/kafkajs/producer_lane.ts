@@ -170,7 +170,7 @@ function toTopicMessages(batches: PartitionBatch[]): { topic: string; messages: 
       messages.push({
         partition: b.partition,
         key: r.key ? asBuffer(r.key) : null,
-        value: asBuffer(r.value),
+        value: r.tombstone ? null : asBuffer(r.value),
         headers: r.headers,
       });
     }
