@@ -263,7 +263,7 @@ async function followDedupeLog(
         source,
         topic,
         groupId: () => `${config.kafka.consumer.groupPrefix}dedupe.${node}.${crypto.randomUUID()}`,
-        apply: (key, value) => ledger.apply(key, value),
+        apply: (key, value, timestamp) => ledger.apply(key, value, timestamp),
         hold: () => ledger.hold(),
         log,
       });

@@ -11,7 +11,8 @@ export interface FollowerDeps {
   source: KafkaSource;
   topic: string;
   groupId(): string;
-  apply(key: Uint8Array | null, value: Uint8Array | null): void;
+  /** `timestamp`: when the record was written (ms since the epoch). */
+  apply(key: Uint8Array | null, value: Uint8Array | null, timestamp: number): void;
   /**
    * While it returns a promise, the next record waits for it (and Kafka is not read further):
    * a live whose table is current has nothing to learn from its own writes.
@@ -48,7 +49,7 @@ export class LogFollower {
           if (cancel?.aborted) return true; // revoked while held: the next reader delivers it again
         }
         if (this.#stopped) return false;
-        this.deps.apply(d.key, d.value);
+        this.deps.apply(d.key, d.value, Number(d.timestamp));
         this.#next.set(d.partition, (BigInt(d.offset) + 1n).toString());
         return true;
       },

@@ -210,11 +210,14 @@ export class DedupeLedger {
   }
 
   /** A record of the dedupe log, read back by the follower (every node, live or not). */
-  apply(key: Uint8Array | null, value: Uint8Array | null): void {
+  apply(key: Uint8Array | null, value: Uint8Array | null, writtenAt = this.#now()): void {
     const r = decodeRecord(key, value);
     switch (r.kind) {
       case "delta": {
-        const now = this.#now();
+        // A client is as recent as its last write: an old delta read at start-up must not make
+        // a long-gone client look active for another TTL.
+        const now = Math.min(this.#now(), writtenAt);
+        if (this.#now() - now >= this.table.limits.clientTtlMs) return;
         this.table.merge(r.clientId, r.window, now);
         // Tracked, so that whichever node is live retires it once the client's floor passes it.
         if (r.window.written.size > 0) {

@@ -145,3 +145,31 @@ Deno.test("dedupe ledger (HA): the follower holds while the table is current, an
     "a backup answers no sequenced publish",
   );
 });
+
+Deno.test("dedupe ledger: a delta read back is as recent as its write; one older than the TTL is skipped", () => {
+  let now = 100_000;
+  const table = new DedupeTable({ ...limits, clientTtlMs: 10_000 });
+  const l = new DedupeLedger(table, {
+    node: "n",
+    logTopic: "log",
+    rebuildTimeoutMs: 100,
+    epoch: () => 1,
+    now: () => now,
+  });
+  const delta = (clientId: string) => {
+    const src = new DedupeLedger(new DedupeTable(limits), {
+      node: "m",
+      logTopic: "log",
+      rebuildTimeoutMs: 100,
+      epoch: () => 1,
+    });
+    return src.companion([{ topic: "t", partition: 0, records: [rec(clientId, 1)] }], ["5"])[0].records[0];
+  };
+  const old = delta("old"), recent = delta("recent");
+  l.apply(old.key!, old.value, now - 20_000);
+  l.apply(recent.key!, recent.value, now - 5_000);
+  assert.equal(table.window("old"), undefined, "older than the TTL: not kept");
+  assert.ok(table.window("recent"));
+  now += 6_000; // 11 s after the write
+  assert.equal(table.expire(now), 1, "expires a TTL after its write, not after it was read");
+});

@@ -141,7 +141,9 @@ export class DedupeTable {
   expire(now: number): number {
     let n = 0;
     for (const [id, c] of this.#clients) {
-      if (now - c.lastSeen < this.limits.clientTtlMs) break; // recency order: the rest are newer
+      // No early stop: windows read back from the log carry their own (older) times, so the
+      // order is only roughly by recency. Once a minute over every client is cheap.
+      if (now - c.lastSeen < this.limits.clientTtlMs) continue;
       this.#clients.delete(id);
       n++;
     }
@@ -156,7 +158,7 @@ export class DedupeTable {
         c = undefined;
       } else {
         this.#clients.delete(clientId); // move to the recent end
-        c.lastSeen = now;
+        c.lastSeen = Math.max(c.lastSeen, now);
         this.#clients.set(clientId, c);
         return c;
       }
