@@ -1,43 +1,23 @@
 /**
- * The console page in real headless Chromium (Debian's `chromium`, driven by npm:playwright-core), against
- * real bridges and Kafka. The page is driven only through what a person uses: labelled inputs and buttons.
- * scripts/test.sh installs chromium; CHROMIUM_PATH overrides where it is. On failure each page's screenshot
- * and text is saved and its path printed.
+ * The console page in real headless Chromium (tests/helpers/browser.ts), against real bridges and Kafka.
+ * The page is driven only through what a person uses: labelled inputs and buttons. On failure each page's
+ * screenshot and text is saved and its path printed.
  */
 import assert from "node:assert/strict";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { BridgeProcess } from "./helpers/bridge.ts";
+import { launchChromium, saveEvidence, WAIT_MS, watchedPage } from "./helpers/browser.ts";
 import { HaCluster } from "./helpers/ha.ts";
 import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
 import { kcatRead } from "./helpers/kcat.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-const WAIT_MS = 30_000;
-
-async function launch(): Promise<Browser> {
-  try {
-    await Deno.stat(CHROMIUM);
-  } catch {
-    throw new Error(`no Chromium at ${CHROMIUM}: run scripts/test.sh (it installs it) or set CHROMIUM_PATH`);
-  }
-  // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-  return await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
-}
-
 /** A console page with every uncaught error it had, so the test can fail on them. */
 async function openConsole(browser: Browser, url: string, name: string) {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  const problems: string[] = [];
-  page.on("pageerror", (e) => problems.push(`${name}: page error: ${e.message}`));
-  page.on("console", (m) => {
-    // Chromium reports each refused WebSocket as a console error: expected while a node is down.
-    if (m.type() === "error" && !/^WebSocket connection to .* failed/.test(m.text())) {
-      problems.push(`${name}: console error: ${m.text()}`);
-    }
-  });
-  await page.goto(url);
-  await page.getByText("console loaded").waitFor({ timeout: WAIT_MS });
-  return { page, name, problems };
+  // Chromium reports each refused WebSocket as a console error: expected while a node is down.
+  const watched = await watchedPage(browser, name, /^WebSocket connection to .* failed/);
+  await watched.page.goto(url);
+  await watched.page.getByText("console loaded").waitFor({ timeout: WAIT_MS });
+  return watched;
 }
 
 type ConsolePage = Awaited<ReturnType<typeof openConsole>>;
@@ -78,22 +58,6 @@ function messageValues({ page }: ConsolePage, topic: string): Promise<string[]> 
 async function waitForMessage(p: ConsolePage, topic: string, value: string): Promise<void> {
   await p.page.locator(`article.subscription[data-topic="${topic}"] li.message .value`, { hasText: value })
     .first().waitFor({ timeout: WAIT_MS });
-}
-
-/** Saves each page's screenshot and text for a failed test, and says where. */
-async function saveEvidence(pages: ConsolePage[]): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "edge-bridge-browser-" });
-  for (const { page, name } of pages) {
-    try {
-      await page.screenshot({ path: `${dir}/${name}.png`, fullPage: true });
-      await Deno.writeTextFile(`${dir}/${name}.txt`, await page.locator("body").innerText());
-    } catch (e) {
-      console.error(`could not save page ${name}: ${(e as Error).message}`);
-    }
-  }
-  console.error(
-    `browser test failed: screenshots and page text of ${pages.map((p) => p.name)} are in ${dir}`,
-  );
 }
 
 Deno.test("browser: the bridge serves the console page and the SDK bundle", async () => {
@@ -143,7 +107,7 @@ Deno.test({
       await ha.waitRole("a", "live");
       await ha.start("b");
       await ha.waitRole("b", "backup");
-      browser = await launch();
+      browser = await launchChromium();
       const consoleUrl = `${ha.bridge("a").httpUrl}/`;
       const a = await openConsole(browser, consoleUrl, "subscriber");
       const b = await openConsole(browser, consoleUrl, "publisher");
@@ -221,7 +185,7 @@ Deno.test({
     let browser: Browser | undefined;
     const pages: ConsolePage[] = [];
     try {
-      browser = await launch();
+      browser = await launchChromium();
       const p = await openConsole(browser, `${bridge.httpUrl}/`, "group");
       pages.push(p);
       const { page } = p;
