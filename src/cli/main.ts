@@ -10,7 +10,10 @@ import { version } from "./version.ts";
 const COMMANDS: Record<string, { run(args: string[]): number | Promise<number>; summary: string }> = {
   serve: { run: serve, summary: "run the bridge" },
   "check-config": { run: checkConfig, summary: "validate the configuration and print it" },
-  produce: { run: produce, summary: 'send "hello N" once a second through a bridge (pair), printing acks' },
+  produce: {
+    run: produce,
+    summary: 'send numbered "hello N" messages through a bridge (pair), printing acks',
+  },
   consume: { run: consume, summary: "print each message of a topic with its position" },
   version: { run: version, summary: "print the version" },
 };

@@ -37,6 +37,44 @@ export function parseFlags<O extends ParseArgsConfig["options"]>(args: string[],
   }
 }
 
+/** Where `produce` and `consume` connect without --url: a bridge on its default host and port. */
+export const DEFAULT_BRIDGE_URL = "ws://127.0.0.1:8080/ws";
+
+/** The bridges named with --url (each a ws:// or wss:// URL), or the default one. */
+export function bridgeUrls(values: string[] | undefined): string[] {
+  const urls = values ?? [DEFAULT_BRIDGE_URL];
+  for (const u of urls) {
+    let protocol = "";
+    try {
+      protocol = new URL(u).protocol;
+    } catch { /* not a URL at all: refused below */ }
+    if (protocol !== "ws:" && protocol !== "wss:") {
+      throw new UsageError(`--url must be a ws:// or wss:// URL such as ${DEFAULT_BRIDGE_URL}, got "${u}"`);
+    }
+  }
+  return urls;
+}
+
+/** A flag that must be a whole number from 1 (counts, sizes); undefined when the flag is absent. */
+export function positiveIntegerFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`--${name} must be a whole number from 1, got "${value}"`);
+  }
+  return n;
+}
+
+/** A flag that must be a number above 0 (rates); undefined when the flag is absent. */
+export function positiveNumberFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n <= 0) {
+    throw new UsageError(`--${name} must be a number above 0, got "${value}"`);
+  }
+  return n;
+}
+
 type ConfigFlags = {
   config?: string;
   set?: string[];

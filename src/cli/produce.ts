@@ -1,29 +1,71 @@
-/** `edge-bridge produce`: the walkthrough's sample producer, failover-aware. */
-import { BridgeConnection } from "../client/connection.ts";
-import { parseFlags, UsageError } from "./options.ts";
+/** `edge-bridge produce`: the walkthrough's sample producer, on the client SDK (failover, exactly-once). */
+import { EdgeBridgeClient, type PublishAck } from "../client/mod.ts";
+import { onStopSignals, printConnection } from "./client_lines.ts";
+import { label, LONGEST_LABEL, numberedValue } from "./numbered.ts";
+import {
+  bridgeUrls,
+  DEFAULT_BRIDGE_URL,
+  parseFlags,
+  positiveIntegerFlag,
+  positiveNumberFlag,
+  UsageError,
+} from "./options.ts";
 
-export const PRODUCE_HELP = `edge-bridge produce: send "hello N" through a bridge, once a second
+export const PRODUCE_HELP =
+  `edge-bridge produce: send numbered messages ("hello 1", "hello 2", ...) through a bridge
 
-Usage: edge-bridge produce --url URL [--url URL ...] [options]
+Usage: edge-bridge produce [--url URL ...] [options]
 
-Prints each ack with its Kafka position. When the link drops it prints
-"Trying again...", moves to the next URL and sends every unacknowledged message
-again (at-least-once), so nothing acked is lost and nothing is silently dropped.
+Sends at a steady rate (default: one a second) and prints each ack with its Kafka
+position: "acked hello N -> TOPIC/PARTITION@OFFSET (epoch E)". When the link
+drops it prints "Trying again...", moves to the next URL and resends every
+unanswered message with its sequence number, so the bridge writes each message
+to Kafka once (exactly-once): nothing acked is lost and nothing is written twice.
+
+At the end (--count reached, or Ctrl-C / SIGTERM) it prints:
+  sent N, acked N, duplicates N, failed N
+  sent        messages handed to the client
+  acked       messages the bridge acked (Kafka has them)
+  duplicates  of those, acks the bridge marked duplicate: a resend of a message it
+              had already written, answered with the first write's position
+  failed      messages refused for good (e.g. RECORD_TOO_LARGE), or unanswered
+              when the producer stopped (after Ctrl-C it waits up to 10 s for answers)
+Exit code: 0 only when every message sent was acked; 1 otherwise; 2 for bad flags.
 
 Options:
   -u, --url URL          a bridge WebSocket URL; repeat for a live/backup pair
+                         (default: ${DEFAULT_BRIDGE_URL})
   -t, --topic TOPIC      topic to publish to (default: test)
-  -i, --interval-ms MS   time between messages (default: 1000)
-  -n, --count N          stop after N messages are acked (default: run until Ctrl-C)
-      --client-id ID     client id sent in hello (default: produce-<random>)
+  -r, --rate N           messages per second, evenly spaced (default: 1; fractions
+                         such as 0.5 are allowed)
+  -i, --interval-ms MS   time between messages, instead of --rate (--rate 1000/MS)
+  -n, --count N          stop after N messages, once each is answered
+                         (default: run until Ctrl-C)
+  -s, --size BYTES       pad each value to BYTES bytes: "hello N" then a space and
+                         dots, so it still starts with its number (consume counts
+                         duplicates and gaps from it). At least the length of the
+                         largest "hello N" (default: no padding)
+      --client-id ID     client id sent in hello (default: produce-<random UUID>).
+                         The bridge remembers a client's sequence numbers for a
+                         while: reusing an id across runs makes it take the new
+                         run's messages for resends of the old run's
   -h, --help             show this help`;
+
+/** How long Ctrl-C waits for unanswered messages before counting them failed. */
+const STOP_TIMEOUT_MS = 10_000;
+/** Bytes of a publish frame besides its value (op, id, topic, seq, acked...), generously. */
+const FRAME_OVERHEAD = 1024;
+/** The outbox never holds more than this many bytes of frames. */
+const OUTBOX_BYTES = 64 * 1024 * 1024;
 
 export async function produce(args: string[]): Promise<number> {
   const { values } = parseFlags(args, {
     url: { type: "string", short: "u", multiple: true },
     topic: { type: "string", short: "t", default: "test" },
-    "interval-ms": { type: "string", short: "i", default: "1000" },
+    rate: { type: "string", short: "r" },
+    "interval-ms": { type: "string", short: "i" },
     count: { type: "string", short: "n" },
+    size: { type: "string", short: "s" },
     "client-id": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
@@ -31,80 +73,111 @@ export async function produce(args: string[]): Promise<number> {
     console.log(PRODUCE_HELP);
     return 0;
   }
-  const urls = values.url ?? [];
-  if (urls.length === 0) throw new UsageError("--url is required (repeat it for each bridge of a pair)");
-  const interval = Number(values["interval-ms"]);
-  if (!Number.isInteger(interval) || interval < 1) {
-    throw new UsageError(`--interval-ms must be a positive integer, got "${values["interval-ms"]}"`);
-  }
-  const count = values.count === undefined ? Infinity : Number(values.count);
-  if (!(count > 0)) throw new UsageError(`--count must be a positive integer, got "${values.count}"`);
+  const urls = bridgeUrls(values.url);
   const topic = values.topic!;
+  if (topic === "") throw new UsageError("--topic must not be empty");
+  if (values.rate !== undefined && values["interval-ms"] !== undefined) {
+    throw new UsageError("give --rate or --interval-ms, not both");
+  }
+  const interval = positiveNumberFlag("interval-ms", values["interval-ms"]);
+  const rate = positiveNumberFlag("rate", values.rate) ?? (interval ? 1000 / interval : 1);
+  const count = positiveIntegerFlag("count", values.count) ?? Infinity;
+  const size = positiveIntegerFlag("size", values.size);
+  const longest = count === Infinity ? LONGEST_LABEL : label(count).length;
+  if (size !== undefined && size < longest) {
+    throw new UsageError(
+      count === Infinity
+        ? `--size must be at least ${longest} bytes without --count (the longest "hello N"), got ${size}`
+        : `--size must be at least ${longest} bytes to hold "${label(count)}", got ${size}`,
+    );
+  }
+  const clientId = values["client-id"] ?? `produce-${crypto.randomUUID()}`;
+  if (clientId === "" || clientId.length > 200) {
+    throw new UsageError(`--client-id must be 1 to 200 characters, got ${clientId.length}`);
+  }
 
-  const pending = new Map<string, string>(); // id -> text, in send order
-  let acked = 0;
-  let n = 0;
-  let done: () => void;
-  const finished = new Promise<void>((r) => (done = r));
-  const send = (id: string) => conn.send({ op: "publish", id, topic, value: pending.get(id)! });
-
-  const conn: BridgeConnection = new BridgeConnection(
+  // Messages waiting for an answer are capped so a long outage cannot fill memory; while the
+  // cap is reached, sending pauses (and does not burst afterwards).
+  const frameBytes = (size ?? longest) + FRAME_OVERHEAD;
+  const window = Math.max(1, Math.min(10_000, Math.floor(OUTBOX_BYTES / frameBytes)));
+  const client = new EdgeBridgeClient({
     urls,
-    values["client-id"] ?? `produce-${crypto.randomUUID().slice(0, 8)}`,
-    {
-      onOpen: (w, url) => {
-        console.log(`connected to ${url} (node ${w.node}, epoch ${w.epoch})`);
-        for (const id of pending.keys()) {
-          console.log(`resending ${pending.get(id)}`);
-          send(id);
-        }
-      },
-      onDrop: (reason) => {
-        console.log(`Trying again... (${reason})`);
-        void conn.connect();
-      },
-      onFrame: (f) => {
-        if (f.op === "ack" && pending.has(f.id)) {
-          console.log(
-            `acked ${
-              pending.get(f.id)
-            } -> ${f.topic} partition ${f.partition} offset ${f.offset} (epoch ${f.epoch})`,
-          );
-          pending.delete(f.id);
-          if (++acked >= count) done();
-        } else if (f.op === "nack" && pending.has(f.id)) {
-          console.log(
-            `nacked ${pending.get(f.id)}: ${f.code} ${f.message}${f.retryable ? " (will retry)" : ""}`,
-          );
-          if (!f.retryable) pending.delete(f.id);
-        } else if (f.op === "error") {
-          console.log(`error ${f.code}: ${f.message}`);
-        }
-      },
-    },
-  );
+    clientId,
+    outbox: { maxMessages: window, maxBytes: window * frameBytes },
+  });
+  printConnection(client);
 
-  const stop = () => done();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  await conn.connect();
-  const timer = setInterval(() => {
-    if (n >= count) return;
-    const id = String(++n);
-    pending.set(id, `hello ${n}`);
-    if (send(id)) console.log(`sent hello ${n}`);
-  }, interval);
-  // Retryable nacks are resent on the next tick of this slower timer.
-  const retry = setInterval(() => {
-    if (!conn.open) return;
-    for (const id of pending.keys()) if (Number(id) < n) send(id);
-  }, Math.max(interval * 3, 2000));
-  await finished;
-  clearInterval(timer);
-  clearInterval(retry);
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
-  conn.close();
-  console.log(`${acked} acked, ${pending.size} unacknowledged`);
-  return pending.size === 0 || count === Infinity ? 0 : 1;
+  const stopped = new AbortController();
+  const removeSignals = onStopSignals(() => stopped.abort());
+  const tally = { sent: 0, acked: 0, duplicates: 0, failed: 0 };
+  const unanswered = new Set<Promise<void>>();
+  let wake: (() => void) | undefined;
+
+  const publish = (n: number) => {
+    tally.sent++;
+    const answered = client.publish(topic, numberedValue(n, size)).then(
+      (ack: PublishAck) => {
+        tally.acked++;
+        if (ack.duplicate) tally.duplicates++;
+        console.log(
+          `acked ${label(n)} -> ${ack.topic}/${ack.partition}@${ack.offset} (epoch ${ack.epoch}${
+            ack.duplicate ? ", duplicate" : ""
+          })`,
+        );
+      },
+      (e: Error) => {
+        tally.failed++;
+        console.log(`failed ${label(n)}: ${e.message}`);
+      },
+    ).finally(() => {
+      unanswered.delete(answered);
+      wake?.();
+    });
+    unanswered.add(answered);
+  };
+
+  /** Resolves after `ms`, on an answer (when `onAnswer`), or on a stop signal, whichever is first. */
+  const pause = (ms: number, onAnswer = false) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stopped.signal.removeEventListener("abort", done);
+        if (wake === done) wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      stopped.signal.addEventListener("abort", done);
+      if (onAnswer) wake = done;
+    });
+
+  // Message k is due at start + k / rate; a loop turn sends what is due, then sleeps.
+  const gapMs = 1000 / rate;
+  let due = performance.now();
+  let n = 0;
+  while (n < count && !stopped.signal.aborted) {
+    if (unanswered.size >= window) {
+      await pause(1000, true);
+      continue;
+    }
+    const now = performance.now();
+    // Far behind (sending was paused): start the schedule again rather than burst.
+    if (now - due > 1000) due = now;
+    // At most a batch per turn, so acks are handled between batches at high rates.
+    for (let batch = 0; batch < 1000 && due <= now && n < count && unanswered.size < window; batch++) {
+      publish(++n);
+      due += gapMs;
+    }
+    await pause(Math.max(0, due - performance.now()));
+  }
+
+  // Every message sent: wait for the answers (resends included) unless told to stop.
+  while (unanswered.size > 0 && !stopped.signal.aborted) await pause(1000, true);
+  // The client says how many it waits for; what is still unanswered after the timeout is rejected: failed.
+  await client.close({ timeoutMs: STOP_TIMEOUT_MS });
+  await Promise.all(unanswered);
+  removeSignals();
+  console.log(
+    `sent ${tally.sent}, acked ${tally.acked}, duplicates ${tally.duplicates}, failed ${tally.failed}`,
+  );
+  return tally.failed === 0 && tally.acked === tally.sent ? 0 : 1;
 }
