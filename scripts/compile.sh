@@ -22,7 +22,8 @@ excludes=()
 for dir in "$npm_cache"/registry.npmjs.org/bintrees/*/test; do
   [ -d "$dir" ] && excludes+=(--exclude "$dir")
 done
+# --unstable-net: unix datagram sockets, for systemd's sd_notify (READY=1, WATCHDOG=1) only.
 exec "$deno" compile \
-  --allow-net --allow-env --allow-read --allow-write --allow-sys \
+  --allow-net --allow-env --allow-read --allow-write --allow-sys --unstable-net \
   --exclude-unused-npm "${excludes[@]}" \
   --output "${COMPILE_OUTPUT:-dist/edge-bridge}" "$@" main.ts

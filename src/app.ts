@@ -25,6 +25,7 @@ import { BridgeServer } from "./server/server.ts";
 import type { NodeIdentity } from "./session/session.ts";
 import { TopicPolicy } from "./session/topics.ts";
 import { BatchingSink } from "./sink/sink.ts";
+import { SystemdNotifier } from "./systemd/notify.ts";
 
 export interface RunningInfo {
   url: string;
@@ -43,6 +44,10 @@ export async function runBridge(
   signal: AbortSignal,
   onListening?: (info: RunningInfo) => void,
 ): Promise<void> {
+  // First: a bad NOTIFY_SOCKET stops the start before anything else is opened.
+  const systemd = SystemdNotifier.fromEnv((name) => Deno.env.get(name), {
+    onError: (message, e) => log.warn({ message, err: e.message }, "could not notify systemd"),
+  });
   const metrics = new BridgeMetrics();
   const kafka = createKafka(config.kafka, log);
   const k = config.kafka;
@@ -204,6 +209,19 @@ export async function runBridge(
     "listening",
   );
   onListening?.({ url, port });
+  if (systemd) {
+    // Ready when this node serves its part: the live, or a backup that has announced itself
+    // (so a starting pair is not "failed" while the backup waits, which is its job).
+    const status = (role: string, epoch: number) => `${role}, epoch ${epoch}, ${url}`;
+    const serving = (role: string) => role === "live" || role === "backup";
+    if (!ha) systemd.ready(status("live", 0));
+    else {
+      if (serving(ha.role())) systemd.ready(status(ha.role(), ha.epoch()));
+      ha.onRoleChange = (role, epoch) =>
+        serving(role) ? systemd.ready(status(role, epoch)) : systemd.status(status(role, epoch));
+    }
+    systemd.startWatchdog();
+  }
 
   const healthLoop = health.run(signal);
   const haLoop = coordinator?.run(signal);
@@ -213,6 +231,9 @@ export async function runBridge(
   });
 
   const deadline = performance.now() + config.server.shutdownTimeoutMs;
+  systemd?.stopping(
+    `draining: ${server.sessionCount} connections, ${server.inflightPublishes} publishes in flight`,
+  );
   log.info(
     {
       sessions: server.sessionCount,
@@ -229,6 +250,7 @@ export async function runBridge(
   await (await follower)?.stop();
   await healthLoop;
   await catalog.close();
+  await systemd?.close();
   log.info("stopped");
 }
 

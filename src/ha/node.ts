@@ -35,6 +35,8 @@ export class HaNode implements NodeIdentity {
   #reactivating = false;
   /** Monotonic time this node was last fenced by a newer live, if ever. */
   fencedAt?: number;
+  /** Told every role change, after it happened (systemd's STATUS=, for one). */
+  onRoleChange?: (role: Role, epoch: number, reason: string) => void;
 
   constructor(
     readonly node: string,
@@ -97,6 +99,11 @@ export class HaNode implements NodeIdentity {
     const msg = to === "live" ? `live: obtained the live ${this.lockNoun}` : MESSAGES[to] ?? `role ${to}`;
     const level = to === "fenced" ? "warn" : to === "activating" ? "debug" : "info";
     this.log[level]({ ha: true, from, to, epoch: this.#epoch, reason, ...extra }, msg);
+    try {
+      this.onRoleChange?.(to, this.#epoch, reason);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, "a role change listener failed");
+    }
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
