@@ -85,8 +85,8 @@ check() {
   "$compose_config" -f docker-compose.yml --profile '*' >/dev/null || status=1
   "$compose_config" -f docker-compose.yml -f docker-compose.file-lock.yml --profile '*' >/dev/null || status=1
   say "actionlint .github/workflows/"; "$actionlint" .github/workflows/*.yml || status=1
-  say "shellcheck scripts/install.sh scripts/lint_packaging.sh"
-  shellcheck scripts/install.sh scripts/lint_packaging.sh || status=1
+  say "shellcheck scripts/install.sh scripts/lint_packaging.sh scripts/compile.sh"
+  shellcheck scripts/install.sh scripts/lint_packaging.sh scripts/compile.sh || status=1
   say "systemd-analyze verify deploy/edge-bridge.service"; verify_unit || status=1
   [ $status -eq 0 ] && say "all clean"
   return $status

@@ -237,4 +237,8 @@ Deno.test("cli: version", async () => {
   const v = JSON.parse(r.stdout);
   assert.match(v.version, /^\d+\.\d+\.\d+$/);
   assert.equal(v.protocol, 1);
+  assert.equal(v.deno, Deno.version.deno);
+  assert.equal(v.target, Deno.build.target);
+  const plain = await run(["version"]);
+  assert.equal(plain.stdout.trim(), `edge-bridge ${v.version} (protocol v1, deno ${v.deno}, ${v.target})`);
 });

@@ -601,6 +601,6 @@ Deno.test("release workflow: on a tag, tests, five targets, a smoke test, checks
 
 Deno.test("packaging scripts: shellcheck clean", async () => {
   const { shellcheck } = await tools();
-  const r = await run(shellcheck, ["scripts/install.sh", "scripts/lint_packaging.sh"]);
+  const r = await run(shellcheck, ["scripts/install.sh", "scripts/lint_packaging.sh", "scripts/compile.sh"]);
   assert.equal(r.code, 0, show(r));
 });

@@ -15,7 +15,7 @@ export function denoRunArgs(inspect?: string): string[] {
     "--allow-env",
     "--allow-read",
     "--allow-write",
-    "--allow-sys",
+    "--allow-sys=hostname",
     ...(inspect ? [`--inspect=${inspect}`] : []),
     `${root}main.ts`,
   ];
