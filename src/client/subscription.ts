@@ -294,11 +294,12 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
       // Partitions first seen now (e.g. added to the topic) keep the start they got here.
       this.#start = { ...f.start, ...this.#start };
     }
+    // Before the closing check: a close waits for these commits, so they must go out on this link too.
+    for (const partition of this.#commits.keys()) this.#resendCommit(partition);
     if (this.#closing) return this.#unsubscribeOnceCommitted();
     if (this.#subscribedOnce) this.#host.log("info", `resubscribed to ${this.topic}`);
     this.#subscribedOnce = true;
     this.#ready.resolve();
-    for (const partition of this.#commits.keys()) this.#resendCommit(partition);
     this.#grant();
   }
 

@@ -303,3 +303,22 @@ Deno.test("Subscription: close waits for pending commits, then unsubscribes, and
   await closed;
   assert.deepEqual(await it.next(), { done: true, value: undefined });
 });
+
+Deno.test("Subscription: closed while resubscribing, it resends the unconfirmed commit, then unsubscribes", async () => {
+  const { sub, sent, last, subscribed, message } = setup({ mode: "group", group: "g" });
+  sub.attach();
+  subscribed();
+  message(0, "4");
+  const commit = sub.commit({ partition: 0, offset: "4" });
+  sub.detach(); // the link dropped before `committed`
+  sub.attach(); // a new link: `subscribe` is in flight (a group join can take a while)
+  const closed = sub.close();
+  subscribed();
+  const resent = last("commit");
+  assert.deepEqual([sent.filter((f) => f.op === "commit").length, resent.offset], [2, "4"]);
+  assert.equal(sent.filter((f) => f.op === "unsubscribe").length, 0, "not before the commit is confirmed");
+  sub.handle({ op: "committed", id: resent.id, sub: "s1", partition: 0, offset: "4" } as InboundFrame);
+  await commit;
+  sub.handle({ op: "unsubscribed", id: last("unsubscribe").id, sub: "s1" } as InboundFrame);
+  await closed;
+});
