@@ -8,6 +8,11 @@ export interface BackoffOptions {
   initialMs?: number;
   /** No delay is longer than this, in ms (default 5000). */
   maxMs?: number;
+  /**
+   * While a node of the list answers (a backup refusing, a live naming another), a failover is
+   * under way and the new live is moments away: delays stay under this, in ms (default 500).
+   */
+  answeredMaxMs?: number;
 }
 
 /** The largest delay of an attempt: min(maxMs, initialMs * 2^attempt). */
@@ -19,6 +24,7 @@ export function backoffCeiling(attempt: number, initialMs: number, maxMs: number
 export class Backoff {
   readonly initialMs: number;
   readonly maxMs: number;
+  readonly answeredMaxMs: number;
   #attempt = 0;
 
   /** `random` returns [0, 1) like Math.random; tests inject their own. */
@@ -33,6 +39,12 @@ export class Backoff {
         `backoff.maxMs must be a number at least initialMs (${this.initialMs}), got ${opts.maxMs}`,
       );
     }
+    this.answeredMaxMs = opts.answeredMaxMs ?? Math.min(500, this.maxMs);
+    if (!Number.isFinite(this.answeredMaxMs) || this.answeredMaxMs < 0 || this.answeredMaxMs > this.maxMs) {
+      throw new RangeError(
+        `backoff.answeredMaxMs must be a number from 0 to maxMs (${this.maxMs}), got ${opts.answeredMaxMs}`,
+      );
+    }
   }
 
   /** How many delays were handed out since the last reset. */
@@ -40,9 +52,21 @@ export class Backoff {
     return this.#attempt;
   }
 
-  /** The delay before the next attempt, in whole ms from 0 to the ceiling (inclusive). */
-  next(): number {
-    const ceiling = backoffCeiling(this.#attempt++, this.initialMs, this.maxMs);
+  /**
+   * The delay before the next attempt, in whole ms from 0 to the ceiling (inclusive).
+   * `answered`: a node answered in the last round, so the ceiling is answeredMaxMs.
+   */
+  next(answered = false): number {
+    const ceiling = backoffCeiling(
+      this.#attempt++,
+      this.initialMs,
+      answered ? this.answeredMaxMs : this.maxMs,
+    );
+    return this.jitter(ceiling);
+  }
+
+  /** A delay from 0 to `ceiling` without growing the exponent (between the URLs of one round). */
+  jitter(ceiling: number): number {
     return Math.min(ceiling, Math.floor(this.random() * (ceiling + 1)));
   }
 

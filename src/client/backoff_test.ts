@@ -49,3 +49,25 @@ Deno.test("Backoff: refuses nonsense bounds with a clear error", () => {
   assert.throws(() => new Backoff({ initialMs: -1 }), /initialMs/);
   assert.throws(() => new Backoff({ initialMs: 100, maxMs: 50 }), /maxMs/);
 });
+
+Deno.test("Backoff: while nodes answer (a failover under way) delays stay under answeredMaxMs", () => {
+  const b = new Backoff({ initialMs: 100, maxMs: 5000 }, () => 0.999999);
+  assert.equal(b.answeredMaxMs, 500);
+  assert.deepEqual([b.next(true), b.next(true), b.next(true), b.next(true), b.next(true)], [
+    100,
+    200,
+    400,
+    500,
+    500,
+  ]);
+  assert.equal(b.next(false), 3200, "nothing answered: the full exponential ceiling again");
+  assert.equal(b.attempt, 6);
+  // Between the URLs of one round: a small jitter that does not grow the exponent.
+  assert.equal(b.jitter(100), 100);
+  assert.equal(b.attempt, 6);
+  assert.equal(new Backoff({ initialMs: 10, maxMs: 200 }).answeredMaxMs, 200, "never above maxMs");
+  assert.throws(
+    () => new Backoff({ maxMs: 1000, answeredMaxMs: 2000 }),
+    /answeredMaxMs must be a number from 0 to maxMs/,
+  );
+});

@@ -92,6 +92,8 @@ export class EdgeBridgeClient extends EventTarget {
   #publishRetry?: ReturnType<typeof setTimeout>;
   /** Nodes skipped in a row for an epoch older than one seen; after a full round, one is accepted. */
   #staleSkips = 0;
+  /** URLs tried since the round began, and whether any of their nodes answered. */
+  #round = { tried: 0, answered: false };
   #subCount = 0;
   #requestCount = 0;
   #closing = false;
@@ -281,9 +283,20 @@ export class EdgeBridgeClient extends EventTarget {
 
   async #run(): Promise<void> {
     while (!this.#stop.signal.aborted) {
-      const why = await this.#connectOnce();
+      const { why, answered } = await this.#connectOnce();
       if (this.#stop.signal.aborted) break;
-      const delay = this.#backoff.next();
+      // The list is one round: its URLs are tried one after another after only a short jitter,
+      // and the exponential delay grows once per round, not once per URL. A round in which a
+      // node answered (a backup refusing, a live that stepped down) is a failover under way: its
+      // delays stay short, so the client is back within moments of the new live serving.
+      this.#round.tried++;
+      this.#round.answered ||= answered;
+      let delay: number;
+      if (this.#round.tried < this.#ring.urls.length) delay = this.#backoff.jitter(this.#backoff.initialMs);
+      else {
+        delay = this.#backoff.next(this.#round.answered);
+        this.#round = { tried: 0, answered: false };
+      }
       this.#log("warn", `${why}; retrying in ${delay} ms`);
       this.#setState({
         status: "connecting",
@@ -297,8 +310,11 @@ export class EdgeBridgeClient extends EventTarget {
     }
   }
 
-  /** One attempt: connect, serve until the link drops. Returns why it ended (printable). */
-  async #connectOnce(): Promise<string> {
+  /**
+   * One attempt: connect, serve until the link drops. Returns why it ended (printable), and
+   * whether a node answered (refused, or served): the pair is up, a live is coming.
+   */
+  async #connectOnce(): Promise<{ why: string; answered: boolean }> {
     const url = this.#ring.current;
     this.#setState({
       status: "connecting",
@@ -317,34 +333,45 @@ export class EdgeBridgeClient extends EventTarget {
     if (!outcome.ok) {
       if (outcome.code === 4001 || outcome.live !== undefined) {
         this.#ring.next(outcome.live);
-        return `${url} is a backup; live is ${outcome.live ?? "not known yet"}`;
+        return { why: `${url} is a backup; live is ${outcome.live ?? "not known yet"}`, answered: true };
       }
       this.#ring.next();
-      return `cannot connect to ${url}: ${outcome.why}`;
+      return { why: `cannot connect to ${url}: ${outcome.why}`, answered: false };
     }
     const { link, welcome } = outcome;
     if (this.#stop.signal.aborted) {
       await link.close(1000, "client closed");
-      return "closed";
+      return { why: "closed", answered: true };
     }
     if (welcome.role !== "live") {
       await link.close(1000, "not live");
       this.#ring.next();
-      return `${url} is a backup (role ${welcome.role}); live is not known`;
+      return { why: `${url} is a backup (role ${welcome.role}); live is not known`, answered: true };
     }
     if (welcome.epoch < this.#state.highestEpoch && this.#staleSkips < this.#ring.urls.length) {
       this.#staleSkips++;
       await link.close(1000, "stale epoch");
       this.#ring.next();
-      return `${url} (node ${welcome.node}) is at epoch ${welcome.epoch}, older than epoch ${this.#state.highestEpoch} ` +
-        `seen before: it is probably a former live; trying the next`;
+      return {
+        why:
+          `${url} (node ${welcome.node}) is at epoch ${welcome.epoch}, older than epoch ${this.#state.highestEpoch} ` +
+          `seen before: it is probably a former live; trying the next`,
+        answered: true,
+      };
     }
     this.#staleSkips = 0;
     const closed = await this.#serve(url, link, welcome);
     const live = closed.code === 4001 ? liveFromReason(closed.reason) : undefined;
     this.#ring.next(live);
-    if (closed.code === 4001) return `${url} is no longer live; live is ${live ?? "not known yet"}`;
-    return `connection lost: ${url} closed (${closed.code}${closed.reason ? ` ${closed.reason}` : ""})`;
+    // A new round starts from a connection that served: its end is the first failure.
+    this.#round = { tried: 0, answered: false };
+    if (closed.code === 4001) {
+      return { why: `${url} is no longer live; live is ${live ?? "not known yet"}`, answered: true };
+    }
+    return {
+      why: `connection lost: ${url} closed (${closed.code}${closed.reason ? ` ${closed.reason}` : ""})`,
+      answered: false,
+    };
   }
 
   async #serve(url: string, link: Link, welcome: WelcomeFrame): Promise<LinkClosed> {
