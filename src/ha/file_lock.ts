@@ -71,7 +71,8 @@ export class FileLockCoordinator extends BaseCoordinator {
     for await (const entry of Deno.readDir(this.#dir)) {
       const m = /^node-(.+)\.json$/.exec(entry.name);
       if (!m || m[1] === this.ha.node) continue;
-      const file = await readJson<NodeFile>(`${this.#dir}/${entry.name}`);
+      // A peer's announcement is advisory: one caught mid-replace (or damaged) is skipped this poll.
+      const file = await readJson<NodeFile>(`${this.#dir}/${entry.name}`, "absent");
       if (!file) continue;
       const known = this.#others.get(file.node);
       if (!known || known.file.seq !== file.seq) this.#others.set(file.node, { file, changedAt: now });
