@@ -110,7 +110,9 @@ async function bridgeRun(
   const latencies: number[] = [];
   const run = ++runs;
   if (sequenced) {
-    await Promise.all(clients.map((c, ci) => c.request({ op: "hello", clientId: `bench-${run}-${ci}` })));
+    await Promise.all(
+      clients.map((c, ci) => c.request({ op: "hello", clientId: `bench-${ci}`, instance: `run-${run}` })),
+    );
   }
   const t0 = performance.now();
   await Promise.all(clients.map(async (c, ci) => {

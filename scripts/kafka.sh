@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real single-node Apache Kafka (KRaft) broker for development and tests.
 #
-#   scripts/kafka.sh start   [--port N] [--proxy-ports P1,P2]
+#   scripts/kafka.sh start   [--port N] [--proxy-ports P1,P2] [--sasl-ssl-port S]
 #                                         resolve jars (cached), format storage, start, wait for metadata
 #   scripts/kafka.sh stop    [--port N]   stop cleanly (SIGTERM, then SIGKILL after 30 s)
 #   scripts/kafka.sh status  [--port N]   running or not, and the bootstrap address
@@ -13,28 +13,35 @@
 # --proxy-ports adds listener i on PORT+2+i advertised as 127.0.0.1:Pi, so a client
 # that reaches the broker through a TCP proxy on Pi stays on that proxy (cut it to
 # cut that client off from Kafka, as the walkthrough does with toxiproxy).
+# --sasl-ssl-port adds a SASL_SSL listener on 127.0.0.1:S that requires a client certificate and
+# SASL (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) as user edge-bridge, password edge-bridge-secret (dev
+# only). A fresh CA, broker and client certificate are made with openssl in .kafka/PORT/tls/
+# (ca.crt, client.crt, client.key); the SCRAM credentials are set at each start. PORT stays PLAINTEXT.
 # Jars come from Maven Central through scripts/kafka/pom.xml and are cached in
 # $EDGE_BRIDGE_CACHE (default ~/.cache/edge-bridge). State lives in .kafka/PORT/ in the repo.
 set -euo pipefail
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"; [ $# -gt 0 ] && shift
 port="${KAFKA_PORT:-19092}"
 positional=()
 proxy_ports=""
+sasl_ssl_port=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) port="${2:?--port needs a number}"; shift 2 ;;
     --port=*) port="${1#--port=}"; shift ;;
     --proxy-ports) proxy_ports="${2:?--proxy-ports needs P1[,P2...]}"; shift 2 ;;
+    --sasl-ssl-port) sasl_ssl_port="${2:?--sasl-ssl-port needs a number}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "kafka.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     *) positional+=("$1"); shift ;;
   esac
 done
 case "$port" in ''|*[!0-9]*) echo "kafka.sh: --port must be a number, got '$port'" >&2; exit 2 ;; esac
+case "$sasl_ssl_port" in *[!0-9]*) echo "kafka.sh: --sasl-ssl-port must be a number, got '$sasl_ssl_port'" >&2; exit 2 ;; esac
 
 kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$root/scripts/kafka/pom.xml")"
 cache="${EDGE_BRIDGE_CACHE:-$HOME/.cache/edge-bridge}"
@@ -54,6 +61,44 @@ resolve_jars() {
   touch "$jars/.complete"
 }
 
+sasl_user="edge-bridge"
+sasl_password="edge-bridge-secret"
+
+# A CA, a broker certificate for 127.0.0.1/localhost and a client certificate, all signed by the CA.
+# Kafka reads PEM directly (ssl.keystore.type=PEM): the key is unencrypted PKCS#8, then the chain.
+make_tls() {
+  local dir="$state/tls"
+  if [ -f "$dir/.complete" ]; then return 0; fi
+  command -v openssl >/dev/null || { echo "kafka.sh: openssl is needed for --sasl-ssl-port" >&2; exit 1; }
+  rm -rf "$dir"; mkdir -p "$dir"
+  (
+    cd "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 \
+      -subj "/CN=edge-bridge dev Kafka CA" 2>/dev/null
+    for who in broker client; do
+      openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$who.key" 2>/dev/null
+      openssl req -new -key "$who.key" -out "$who.csr" -subj "/CN=edge-bridge dev $who" 2>/dev/null
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$who.ext"
+      openssl x509 -req -in "$who.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+        -extfile "$who.ext" -out "$who.crt" 2>/dev/null
+    done
+    cat broker.key broker.crt ca.crt > broker.pem
+    rm -f ./*.csr ./*.ext ca.srl
+  )
+  touch "$dir/.complete"
+}
+
+# SCRAM credentials live in the cluster metadata: set them (again) through the plaintext listener.
+# One mechanism per request: Kafka refuses two changes to one user's credentials in a request.
+add_scram_user() {
+  local mechanism
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+    java -Dlog4j2.configurationFile="$root/scripts/kafka/log4j2-tools.yaml" -cp "$jars/*" \
+      kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$port" --alter --entity-type users \
+      --entity-name "$sasl_user" --add-config "$mechanism=[password=$sasl_password]" >/dev/null
+  done
+}
+
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
 serves_metadata() {
@@ -68,7 +113,7 @@ start() {
   resolve_jars
   if running; then echo "kafka.sh: already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; return 0; fi
   local controller=$((port + 1))
-  for p in "$port" "$controller"; do
+  for p in "$port" "$controller" $sasl_ssl_port; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "kafka.sh: port $p is already in use by another process (not this checkout's broker); stop it or use --port" >&2
       exit 1
@@ -85,6 +130,22 @@ start() {
     protocols="$protocols,PROXY$i:PLAINTEXT"
     i=$((i + 1))
   done
+  local sasl_props=""
+  if [ -n "$sasl_ssl_port" ]; then
+    make_tls
+    listeners="$listeners,SASL_SSL://127.0.0.1:$sasl_ssl_port"
+    advertised="$advertised,SASL_SSL://127.0.0.1:$sasl_ssl_port"
+    protocols="$protocols,SASL_SSL:SASL_SSL"
+    sasl_props="sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$sasl_user=\"$sasl_password\";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.client.auth=required
+ssl.keystore.type=PEM
+ssl.keystore.location=$state/tls/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$state/tls/ca.crt"
+  fi
   cat > "$state/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -107,6 +168,7 @@ transaction.state.log.num.partitions=4
 group.initial.rebalance.delay.ms=0
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
+$sasl_props
 PROPS
   local cp="$jars/*"
   if [ ! -f "$state/data/meta.properties" ]; then
@@ -128,6 +190,10 @@ PROPS
     sleep 0.5; waited=$((waited + 1))
     [ $((waited % 10)) -eq 0 ] && echo "kafka.sh: waiting for the broker ($((waited / 2)) s) ..." >&2
   done
+  if [ -n "$sasl_ssl_port" ]; then
+    add_scram_user
+    echo "kafka.sh: SASL_SSL at 127.0.0.1:$sasl_ssl_port (user $sasl_user; CA and client certificate in $state/tls)" >&2
+  fi
   echo "kafka.sh: Kafka is up at 127.0.0.1:$port" >&2
 }
 

@@ -4,6 +4,8 @@
  * groups, close sockets, flush and disconnect Kafka.
  */
 import type { Config } from "./config/schema.ts";
+import { Authenticator } from "./auth/authenticator.ts";
+import { ConfigError } from "./config/load.ts";
 import type { Coordinator } from "./ha/coordinator.ts";
 import { FileLockCoordinator } from "./ha/file_lock.ts";
 import { HeartbeatCoordinator } from "./ha/heartbeat.ts";
@@ -18,14 +20,18 @@ import { createKafka } from "./kafka/kafkajs/client.ts";
 import { partitionForKey } from "./kafka/kafkajs/partitioner.ts";
 import { KafkajsProducerLane } from "./kafka/kafkajs/producer_lane.ts";
 import { KafkajsSource } from "./kafka/kafkajs/source.ts";
+import { type KafkaSecurity, KafkaSecurityError, readKafkaSecurity } from "./kafka/security.ts";
 import type { Logger } from "./observability/logger.ts";
 import { BridgeMetrics } from "./observability/metrics.ts";
+import { ConsumerBudget } from "./limits/consumer_budget.ts";
 import { CloseCode, ErrorCode } from "./protocol/mod.ts";
 import { BridgeServer } from "./server/server.ts";
 import type { NodeIdentity } from "./session/session.ts";
 import { TopicPolicy } from "./session/topics.ts";
 import { BatchingSink } from "./sink/sink.ts";
 import { SystemdNotifier } from "./systemd/notify.ts";
+import { type CertificateMaterial, readCertificateFiles } from "./tls/certificate_files.ts";
+import { reloadCertificateOnSighup } from "./tls/reload.ts";
 
 export interface RunningInfo {
   url: string;
@@ -48,8 +54,12 @@ export async function runBridge(
   const systemd = SystemdNotifier.fromEnv((name) => Deno.env.get(name), {
     onError: (message, e) => log.warn({ message, err: e.message }, "could not notify systemd"),
   });
+  // Certificates, keys and passwords are read now: a bad file stops the start, named (exit code 2).
+  const { certificate, kafkaSecurity } = await readSecurityFiles(config);
+  const auth = await authenticator(config, log);
   const metrics = new BridgeMetrics();
-  const kafka = createKafka(config.kafka, log);
+  metrics.boundLag(config.limits.maxLagSeries);
+  const kafka = createKafka(config.kafka, log, kafkaSecurity);
   const k = config.kafka;
   const catalog = new KafkajsCatalog(kafka, {
     maxTopics: k.topicCache.maxTopics,
@@ -83,6 +93,11 @@ export async function runBridge(
         rebuildTimeoutMs: d.rebuildTimeoutMs,
         epoch: () => ha?.epoch() ?? 0,
         onUnverifiable: (reason) => metrics.dedupeUnverifiable.inc({ reason }),
+        onSlowRebuild: (waitedMs) =>
+          log.warn(
+            { topic: dedupeTopic, waitedMs },
+            "the dedupe log is not read back yet: publishes with seq are refused (retryable) until it is",
+          ),
         onUnreadable: (why) => {
           metrics.dedupeLogUnreadable.inc();
           log.warn({ topic: dedupeTopic, why }, "skipped a dedupe log record this version cannot read");
@@ -183,7 +198,21 @@ export async function runBridge(
   const isLive = () => ha?.isLive ?? true;
 
   const server = new BridgeServer(
-    { config, identity, sink, source, catalog, topics, metrics, log, kafkaUp: () => health.up, hub, dedupe },
+    {
+      config,
+      identity,
+      sink,
+      source,
+      catalog,
+      topics,
+      auth,
+      metrics,
+      log,
+      kafkaUp: () => health.up,
+      hub,
+      dedupe,
+      consumers: new ConsumerBudget(config.limits.maxConsumers),
+    },
     {
       ready: () => ({
         ready: health.up && isLive(),
@@ -198,12 +227,23 @@ export async function runBridge(
       metrics: () => metrics.render(),
     },
     { isLive, liveUrl: () => ha?.liveUrl },
+    { certificate, knownHosts: knownHosts(config) },
   );
   serverRef.current = server;
+  const { certFile, keyFile } = config.server.tls;
+  // SIGHUP re-reads the certificate; without TLS it is logged and ignored, so
+  // that a reload never stops the bridge, as SIGHUP's default action would.
+  const stopReloading = reloadCertificateOnSighup(
+    certFile && keyFile ? { certFile, keyFile } : undefined,
+    (m) => server.reloadCertificate(m),
+    log,
+  );
 
   await health.check();
   const { host, port } = await server.listen();
-  const url = `ws://${host.includes(":") ? `[${host}]` : host}:${port}${config.server.path}`;
+  const url = `${server.secure ? "wss" : "ws"}://${
+    host.includes(":") ? `[${host}]` : host
+  }:${port}${config.server.path}`;
   log.info(
     { url, port, kafka: health.up ? "up" : "down", brokers: config.kafka.brokers, ha: config.ha.mode },
     "listening",
@@ -242,16 +282,70 @@ export async function runBridge(
     },
     "shutting down",
   );
+  stopReloading();
   await haLoop; // a live hands over first (drains its sessions) when failover-on-shutdown is set
   await server.shutdown(deadline);
   await hub?.close();
   await sink.close();
   clearInterval(expiry);
+  dedupe?.close();
   await (await follower)?.stop();
   await healthLoop;
   await catalog.close();
   await systemd?.close();
   log.info("stopped");
+}
+
+async function readSecurityFiles(
+  config: Config,
+): Promise<{ certificate?: CertificateMaterial; kafkaSecurity: KafkaSecurity }> {
+  const problems: string[] = [];
+  let certificate: CertificateMaterial | undefined;
+  let kafkaSecurity: KafkaSecurity = {};
+  const { certFile, keyFile } = config.server.tls;
+  if (certFile && keyFile) {
+    try {
+      certificate = await readCertificateFiles({ certFile, keyFile });
+    } catch (e) {
+      problems.push(`server.tls: ${(e as Error).message}`);
+    }
+  }
+  try {
+    kafkaSecurity = await readKafkaSecurity(config.kafka);
+  } catch (e) {
+    if (!(e instanceof KafkaSecurityError)) throw e;
+    problems.push(...e.problems);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { certificate, kafkaSecurity };
+}
+
+/** The auth config's key files are read now: a bad one stops the start, named (exit code 2). */
+async function authenticator(config: Config, log: Logger): Promise<Authenticator> {
+  let auth: Authenticator;
+  try {
+    auth = await Authenticator.fromConfig(config);
+  } catch (e) {
+    throw new ConfigError([`auth: ${(e as Error).message}`]);
+  }
+  const a = config.auth;
+  if (auth.required && !auth.jwt && a.apiKeys.every((k) => k.revoked)) {
+    log.warn(
+      { host: config.server.host, anonymous: a.anonymous },
+      "no JWT keys and no API keys are configured and anonymous access is off: every connection will be refused",
+    );
+  }
+  return auth;
+}
+
+/** Names this bridge is reached by on purpose, so that its console served under them is its own page. */
+function knownHosts(config: Config): string[] {
+  const hosts = [config.server.host];
+  try {
+    hosts.push(Deno.hostname());
+  } catch { /* no --allow-sys=hostname: IPs and localhost still work */ }
+  if (config.ha.advertisedUrl) hosts.push(new URL(config.ha.advertisedUrl).hostname);
+  return hosts;
 }
 
 /**
@@ -280,13 +374,27 @@ async function followDedupeLog(
   };
   for (let attempt = 0; !signal.aborted; attempt++) {
     try {
-      await catalog.ensureTopic(topic, 1, configs);
+      const found = await catalog.ensureTopic(topic, 1, configs);
+      if (!(found["cleanup.policy"] ?? "").includes("compact")) {
+        // Without compaction the log only grows, and a delete-only policy drops deltas still needed.
+        throw new Error(
+          `the dedupe log ${topic} exists with cleanup.policy=${found["cleanup.policy"] ?? "?"}; it needs ` +
+            `"compact,delete" (kafka-configs --alter --add-config cleanup.policy=[compact,delete]) or another dedupe.topic`,
+        );
+      }
+      const retention = Number(found["retention.ms"]);
+      if (retention >= 0 && retention < ttl) {
+        log.warn(
+          { topic, retentionMs: retention, clientTtlMs: ttl },
+          "the dedupe log deletes deltas sooner than dedupe.clientTtlMs: after a failover, resends older than " +
+            "its retention.ms are written again; raise retention.ms on the topic",
+        );
+      }
       const follower = new LogFollower({
         source,
         topic,
         groupId: () => `${config.kafka.consumer.groupPrefix}dedupe.${node}.${crypto.randomUUID()}`,
         apply: (key, value, timestamp) => ledger.apply(key, value, timestamp),
-        hold: () => ledger.hold(),
         log,
       });
       await follower.start();

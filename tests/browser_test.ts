@@ -100,6 +100,12 @@ Deno.test({
     const ha = new HaCluster("file-lock", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
       "ha.allowFailback=false",
     ]);
+    // The pages come from a's console and fail over to b: the pair's consoles are each other's allowed origins.
+    ha.set.push(
+      `server.allowedOrigins=${
+        ["a", "b"].map((n) => new URL(ha.url(n).replace(/^ws:/, "http:")).origin).join(",")
+      }`,
+    );
     let browser: Browser | undefined;
     const pages: ConsolePage[] = [];
     try {

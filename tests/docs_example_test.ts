@@ -38,17 +38,18 @@ function replaceExactly(text: string, from: string, to: string, count: number): 
 }
 
 /**
- * Serves `html` at / from 127.0.0.1 on a port of its own. Chromium asks for /favicon.ico by itself and logs
- * a 404 as a console error: it gets an empty answer. Every other path is a 404.
+ * Serves `html()` at / from 127.0.0.1 on a port of its own (made when asked for, so the bridge can be
+ * started after the page's origin is known). Chromium asks for /favicon.ico by itself and logs a 404 as a
+ * console error: it gets an empty answer. Every other path is a 404.
  */
-function servePage(html: string) {
+function servePage(html: () => string) {
   const requests: string[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
     const path = new URL(req.url).pathname;
     requests.push(path);
     if (path === "/favicon.ico") return new Response(null, { status: 204 });
     if (path !== "/") return new Response("not found", { status: 404 });
-    return new Response(html, { headers: { "content-type": "text/html; charset=utf-8" } });
+    return new Response(html(), { headers: { "content-type": "text/html; charset=utf-8" } });
   });
   return { server, requests, origin: `http://127.0.0.1:${server.addr.port}` };
 }
@@ -60,18 +61,22 @@ Deno.test("docs: the browser example in docs/client.md publishes and shows the m
   await kcatProduce(topic, ["before the page, partition 0"], { partition: 0 });
   await kcatProduce(topic, ["before the page, partition 1"], { partition: 1 });
   const docs = await docsPage();
-  const bridge = await BridgeProcess.start({ env: { EDGE_BRIDGE_NODE_ID: "docs" } });
-  let site: ReturnType<typeof servePage> | undefined;
+  let html = "";
+  const site = servePage(() => html);
+  // As the docs say: the page's origin is allowed in the bridge's config.
+  const bridge = await BridgeProcess.start({
+    env: { EDGE_BRIDGE_NODE_ID: "docs" },
+    set: [`server.allowedOrigins=${site.origin}`],
+  });
   let browser: Browser | undefined;
   const pages: WatchedPage[] = [];
   try {
-    const html = replaceExactly(
+    html = replaceExactly(
       replaceExactly(docs, DOCS_BRIDGE, `127.0.0.1:${bridge.port}`, 2),
       DOCS_TOPIC,
       JSON.stringify(topic),
       2,
     );
-    site = servePage(html);
     assert.notEqual(site.origin, bridge.httpUrl, "the page and the SDK come from different origins");
     browser = await launchChromium();
     const p = await watchedPage(browser, "docs-example");
@@ -121,7 +126,7 @@ Deno.test("docs: the browser example in docs/client.md publishes and shows the m
     throw e;
   } finally {
     await browser?.close();
-    await site?.server.shutdown();
+    await site.server.shutdown();
     await bridge.stop();
   }
 });

@@ -10,8 +10,8 @@ import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
 import { kcatRead } from "./helpers/kcat.ts";
 import type { Frame, TestClient } from "./helpers/ws_client.ts";
 
-async function hello(c: TestClient, clientId: string): Promise<void> {
-  const r = await c.request({ op: "hello", clientId });
+async function hello(c: TestClient, clientId: string, instance = "run-1"): Promise<void> {
+  const r = await c.request({ op: "hello", clientId, instance });
   assert.equal(r.op, "hello_ok");
 }
 
@@ -47,7 +47,7 @@ Deno.test("exactly-once: a resend on a new connection is acked with its first po
     await hello(c3, "dev-2");
     assert.equal((await publish(c3, topic, 1)).duplicate, undefined);
     const c4 = await bridge.connect();
-    assert.equal((await c4.request({ op: "hello", clientId: "dev-2", instance: "run-2" })).op, "hello_ok");
+    await hello(c4, "dev-2", "run-2");
     assert.equal((await publish(c4, topic, 1)).duplicate, undefined, "a new instance starts its own seqs");
     assert.equal((await publish(c4, topic, 1)).duplicate, true);
     await c4.close();
@@ -85,6 +85,11 @@ Deno.test("exactly-once: malformed or misplaced sequence fields are refused with
     assert.equal(noHello.op, "nack");
     assert.equal(noHello.code, "BAD_FIELD");
     assert.match(noHello.message, /needs a "hello"/);
+    // A hello without instance is not enough: seqs restart with every run of a client.
+    assert.equal((await c.request({ op: "hello", clientId: "dev-bad" })).op, "hello_ok");
+    const noInstance = await publish(c, topic, 1);
+    assert.equal(noInstance.code, "BAD_FIELD");
+    assert.match(noInstance.message, /an instance \(a random id for this run/);
     await hello(c, "dev-bad");
     const cases: [Frame, RegExp][] = [
       [{ seq: 0 }, /"seq" must be an integer from 1/],

@@ -2,6 +2,7 @@
 import { ConfigError } from "../config/load.ts";
 import { checkConfig } from "./check_config.ts";
 import { consume } from "./consume.ts";
+import { hashKey } from "./hash_key.ts";
 import { produce } from "./produce.ts";
 import { UsageError } from "./options.ts";
 import { serve } from "./serve.ts";
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, { run(args: string[]): number | Promise<number>; 
     summary: 'send numbered "hello N" messages through a bridge (pair), printing acks',
   },
   consume: { run: consume, summary: "print each message of a topic with its position" },
+  "hash-key": { run: hashKey, summary: "hash an API key for auth.apiKeys (or --generate one)" },
   version: { run: version, summary: "print the version" },
 };
 

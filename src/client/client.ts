@@ -24,6 +24,16 @@ export interface EdgeBridgeClientOptions {
   connectTimeoutMs?: number;
   /** A WebSocket implementation (default: the global one). */
   WebSocket?: typeof WebSocket;
+  /**
+   * A JWT or API key for bridges that require one. A function is called for each connection,
+   * and again when the bridge says the token is about to expire (a fresh one is then sent).
+   */
+  token?: string | (() => string | Promise<string>);
+  /**
+   * How the token travels: "frame" (default) sends it in a first `auth` frame; "protocol" offers it
+   * as the "bearer.<token>" WebSocket subprotocol. Neither puts it in the URL.
+   */
+  tokenVia?: "frame" | "protocol";
 }
 
 export interface ConnectionState {
@@ -70,7 +80,11 @@ interface ClientEventMap {
 }
 
 export class EdgeBridgeClient extends EventTarget {
-  readonly clientId: string;
+  #clientId: string;
+  /** Without a clientId option, a token's principal names the client ("<principal>.<uuid>") once known. */
+  readonly #clientIdGiven: boolean;
+  readonly #token?: () => string | Promise<string>;
+  readonly #tokenVia: "frame" | "protocol";
   /** This client object's own id, sent in `hello`: its seqs never collide with another run's. */
   readonly instance: string = crypto.randomUUID();
   readonly #WS: typeof WebSocket;
@@ -105,8 +119,18 @@ export class EdgeBridgeClient extends EventTarget {
   constructor(opts: EdgeBridgeClientOptions) {
     super();
     this.#ring = new UrlRing(opts?.urls);
-    this.clientId = opts.clientId ?? crypto.randomUUID();
-    if (typeof this.clientId !== "string" || this.clientId === "" || this.clientId.length > 200) {
+    this.#clientId = opts.clientId ?? crypto.randomUUID();
+    this.#clientIdGiven = opts.clientId !== undefined;
+    const token = opts.token;
+    if (token !== undefined && typeof token !== "function" && (typeof token !== "string" || token === "")) {
+      throw new TypeError("token must be a non-empty string, or a function that returns one");
+    }
+    this.#token = token === undefined ? undefined : typeof token === "function" ? token : () => token;
+    this.#tokenVia = opts.tokenVia ?? "frame";
+    if (this.#tokenVia !== "frame" && this.#tokenVia !== "protocol") {
+      throw new TypeError(`tokenVia must be "frame" or "protocol", got ${JSON.stringify(opts.tokenVia)}`);
+    }
+    if (typeof this.#clientId !== "string" || this.#clientId === "" || this.#clientId.length > 200) {
       throw new TypeError(
         `clientId must be a string of 1 to 200 characters, got ${JSON.stringify(opts.clientId)}`,
       );
@@ -135,6 +159,11 @@ export class EdgeBridgeClient extends EventTarget {
       },
     };
     this.#loop = this.#run();
+  }
+
+  /** Sent in `hello`: the clientId option, or a random one (under the token's principal, once connected). */
+  get clientId(): string {
+    return this.#clientId;
   }
 
   get state(): ConnectionState {
@@ -325,11 +354,18 @@ export class EdgeBridgeClient extends EventTarget {
       attempt: this.#backoff.attempt,
     });
     this.#log("info", `connecting to ${url}`);
+    let token: string | undefined;
+    try {
+      token = this.#token ? await this.#token() : undefined;
+    } catch (e) {
+      this.#ring.next();
+      return { why: `the token function failed: ${(e as Error).message}`, answered: false };
+    }
     const outcome = await openLink(url, this.#WS, this.#connectTimeoutMs, this.#stop.signal, {
       onFrame: (f) => this.#onFrame(f),
       onClose: () => {},
       onGarbage: (text) => this.#log("warn", `ignored a frame that is not JSON: ${text.slice(0, 80)}`),
-    });
+    }, token === undefined ? undefined : { token, via: this.#tokenVia });
     if (!outcome.ok) {
       if (outcome.code === 4001 || outcome.live !== undefined) {
         this.#ring.next(outcome.live);
@@ -389,6 +425,14 @@ export class EdgeBridgeClient extends EventTarget {
       attempt: this.#backoff.attempt,
     });
     this.#log("info", `connected to ${url} (node ${welcome.node}, epoch ${welcome.epoch})`);
+    const principal = welcome.principal;
+    if (
+      !this.#clientIdGiven && principal && principal.kind !== "anonymous" &&
+      !this.#clientId.startsWith(`${principal.id}.`)
+    ) {
+      // The bridge binds clientIds to the principal; this client's own random one goes under it.
+      this.#clientId = `${principal.id}.${crypto.randomUUID()}`;
+    }
     link.send(JSON.stringify({
       op: "hello",
       id: `r${++this.#requestCount}`,
@@ -433,8 +477,28 @@ export class EdgeBridgeClient extends EventTarget {
         this.#log("error", `bridge error ${f.code}: ${f.message}`);
         return;
       }
+      case "auth_expiring":
+        return void this.#refreshToken(f.inMs);
+      case "auth_ok":
+        return this.#log("info", `token accepted for ${f.principal}`);
       default:
         return; // hello_ok, pong; unknown ops are ignored as the protocol says
+    }
+  }
+
+  /** The bridge will close the connection when the token expires: send a fresh one if there is a way to get it. */
+  async #refreshToken(inMs: number): Promise<void> {
+    const link = this.#link;
+    if (!this.#token || !link) {
+      return this.#log("warn", `the token expires in ${inMs} ms and this client has no way to refresh it`);
+    }
+    try {
+      const token = await this.#token();
+      if (this.#link === link) {
+        link.send(JSON.stringify({ op: "auth", id: `r${++this.#requestCount}`, token }));
+      }
+    } catch (e) {
+      this.#log("error", `cannot refresh the token: ${(e as Error).message}`);
     }
   }
 

@@ -6,6 +6,13 @@
  */
 import type { ServerFrame, WelcomeFrame } from "../protocol/frames.ts";
 import { liveFromReason } from "./urls.ts";
+import { protocolsFor } from "../protocol/handshake.ts";
+
+/** A token to present, and how: an `auth` frame first (default), or the handshake's subprotocols. */
+export interface LinkAuth {
+  token: string;
+  via: "frame" | "protocol";
+}
 
 /** A frame from the bridge; unknown fields are allowed (the protocol ignores them). */
 // deno-lint-ignore no-explicit-any
@@ -72,16 +79,24 @@ export function openLink(
   timeoutMs: number,
   signal: AbortSignal,
   handlers: LinkHandlers,
+  auth?: LinkAuth,
 ): Promise<LinkOutcome> {
   return new Promise((settle) => {
     let ws: WebSocket;
     try {
-      ws = new WS(url);
+      ws = auth?.via === "protocol" ? new WS(url, protocolsFor(auth.token)) : new WS(url);
     } catch (e) {
       return settle({ ok: false, why: `cannot open ${url}: ${(e as Error).message}` });
     }
     let link: Link | undefined;
     let refusal: { message?: string; live?: string } = {};
+    /** A welcome that came before our `auth` frame was answered (the bridge admits anonymous first). */
+    let early: WelcomeFrame | undefined;
+    const admit = (welcome: WelcomeFrame) => {
+      done();
+      link = new Link(ws, closed, url);
+      settle({ ok: true, link, welcome });
+    };
     let giveUp: string | undefined;
     let markClosed!: (c: LinkClosed) => void;
     const closed = new Promise<LinkClosed>((r) => (markClosed = r));
@@ -110,14 +125,20 @@ export function openLink(
       if (link) return handlers.onFrame(frame);
       if (giveUp) return;
       if (frame.op === "welcome") {
-        done();
-        link = new Link(ws, closed, url);
-        settle({ ok: true, link, welcome: frame as WelcomeFrame });
+        const welcome = frame as WelcomeFrame;
+        // Sent before our auth frame was read: wait for its answer, so a bad token is a refusal.
+        if (auth?.via === "frame" && welcome.principal?.kind === "anonymous") early = welcome;
+        else admit(welcome);
+      } else if (frame.op === "auth_ok" && early) {
+        admit({ ...early, principal: { id: frame.principal, kind: frame.kind, expiresAt: frame.expiresAt } });
       } else if (frame.op === "error") {
         // The refusal (NOT_LIVE, TOO_MANY_CONNECTIONS); the close follows.
         refusal = { message: `${frame.code}: ${frame.message}`, live: frame.live };
       }
     };
+    if (auth?.via === "frame") {
+      ws.onopen = () => ws.send(JSON.stringify({ op: "auth", id: "auth", token: auth.token }));
+    }
     ws.onerror = () => {}; // the close event that follows says what is needed
     ws.onclose = (e: CloseEvent) => {
       const c = { code: e.code, reason: e.reason ?? "" };

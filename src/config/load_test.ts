@@ -16,7 +16,8 @@ Deno.test("config: defaults are valid and safe for an edge host", () => {
   assert.equal(c.server.host, "127.0.0.1");
   assert.equal(c.server.port, 8080);
   assert.deepEqual(c.kafka.brokers, ["127.0.0.1:19092"]);
-  assert.deepEqual(c.topics.deny, ["__*"]);
+  assert.deepEqual(c.topics.deny, ["__*", "_schemas", "connect-*"]);
+  assert.equal(c.auth.anonymous, "loopback");
   assert.equal(c.server.slowConsumer.policy, "pause");
 });
 

@@ -7,6 +7,96 @@ import { z } from "zod";
 const ms = (def: number, min = 1, max = 3_600_000) => z.number().int().min(min).max(max).default(def);
 const MiB = 1024 * 1024;
 
+const ORIGIN_FORMAT = 'must be an origin, http(s)://host[:port] with no path, or "*" for any';
+/** scheme://host[:port] exactly as a browser sends it in the Origin header (no path, no trailing slash). */
+function isOrigin(s: string): boolean {
+  if (s === "*") return true;
+  try {
+    const u = new URL(s);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.origin === s.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
+/** Who may do what (src/auth/): glob patterns ('*' = any run of characters). */
+const permissionsSchema = {
+  /** Kafka topic names (after topics.clientPrefix is stripped) the principal may publish to. */
+  publish: z.array(z.string().min(1).max(300)).default([]),
+  /** Kafka topic names the principal may subscribe to. */
+  subscribe: z.array(z.string().min(1).max(300)).default([]),
+  /** Group names (as the client sends them) the principal may join. */
+  groups: z.array(z.string().min(1).max(300)).default([]),
+};
+
+/** A static API key: only its hash is kept (`edge-bridge hash-key` makes one). */
+const apiKeySchema = z.object({
+  /** The principal's id: what its clientIds are bound to and its groups are namespaced with. */
+  id: z.string().min(1).max(100).regex(/^[A-Za-z0-9._@-]+$/, "letters, digits, '.', '_', '@' or '-' only"),
+  hash: z.string().regex(
+    /^(sha256:[0-9a-f]{64}|scrypt:\d+:\d+:\d+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+)$/,
+    "must be sha256:<64 hex> or scrypt:N:r:p:<salt>:<hash>, as `edge-bridge hash-key` prints",
+  ),
+  /** A revoked key is refused with AUTH_REVOKED (kept, rather than deleted, so the refusal says why). */
+  revoked: z.boolean().default(false),
+  ...permissionsSchema,
+}).strict();
+
+const authSchema = z.object({
+  /**
+   * Connections without a token: "loopback" allows them only while server.host is a loopback
+   * address, so a bridge reachable from the network never serves them unless told to.
+   */
+  anonymous: z.enum(["loopback", "enabled", "disabled"]).default("loopback"),
+  /** What an anonymous connection may do (by default: every topic the bridge exposes, any group). */
+  anonymousPermissions: z.object({
+    publish: z.array(z.string().min(1).max(300)).default(["*"]),
+    subscribe: z.array(z.string().min(1).max(300)).default(["*"]),
+    groups: z.array(z.string().min(1).max(300)).default(["*"]),
+  }).strict().default({}),
+  /** How long a connection without a token in its handshake has to send its `auth` frame. */
+  timeoutMs: ms(5_000, 100, 60_000),
+  /** How long before a token expires the connection gets its `auth_expiring` frame. */
+  expiryWarningMs: ms(30_000, 0, 3_600_000),
+  /** Prefix each principal's group names with its id, so principals cannot join each other's groups. */
+  namespaceGroups: z.boolean().default(true),
+  /** hello's clientId must be the principal's id ("exact"), or it or "<id>." + anything ("prefix"); "any": unchecked. */
+  clientIdBinding: z.enum(["prefix", "exact", "any"]).default("prefix"),
+  jwt: z.object({
+    /** Algorithms accepted; a token signed with another is refused. */
+    algorithms: z.array(z.enum(["HS256", "RS256", "ES256", "EdDSA"])).min(1).default([
+      "HS256",
+      "RS256",
+      "ES256",
+      "EdDSA",
+    ]),
+    /** HS256: a file holding the shared secret (at least 32 bytes; surrounding whitespace is ignored). */
+    secretFile: z.string().min(1).optional(),
+    /** RS256, ES256, EdDSA: PEM public keys (SPKI), each tried in turn. */
+    publicKeyFiles: z.array(z.string().min(1)).default([]),
+    /** A JWKS endpoint (https://, or http:// on loopback); keys are cached and fetched again when unknown. */
+    jwksUrl: z.string().url().optional(),
+    /** How long fetched JWKS keys are trusted before they are fetched again. */
+    jwksCacheMs: ms(600_000, 1_000, 86_400_000),
+    /** Required `iss` when set. */
+    issuer: z.string().min(1).optional(),
+    /** Required `aud` when set (strongly advised: a token for another service is then refused). */
+    audience: z.string().min(1).optional(),
+    /** Allowed clock skew when checking exp and nbf. */
+    clockToleranceSec: z.number().int().min(0).max(300).default(30),
+    /** The claim holding {publish, subscribe, groups}; `sub` names the principal. */
+    permissionsClaim: z.string().min(1).default("edge-bridge"),
+  }).strict().default({}),
+  /** Static API keys, stored hashed. */
+  apiKeys: z.array(apiKeySchema).default([]).superRefine((keys, ctx) => {
+    const seen = new Set<string>();
+    keys.forEach((k, i) => {
+      if (seen.has(k.hash)) ctx.addIssue({ code: "custom", path: [i, "hash"], message: "hash listed twice" });
+      seen.add(k.hash);
+    });
+  }),
+}).strict().default({});
+
 export const configSchema = z.object({
   node: z.object({
     /** Names this bridge in logs, the greeting and Kafka headers. Defaults to the host name. */
@@ -30,6 +120,21 @@ export const configSchema = z.object({
       stallTimeoutMs: ms(30_000, 100),
     }).strict().default({}),
     shutdownTimeoutMs: ms(10_000, 100, 600_000),
+    /** TLS toward clients (wss://, https://): both files, PEM. Re-read on SIGHUP. */
+    tls: z.object({
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+    }).strict().default({}).superRefine((tls, ctx) => {
+      if (Boolean(tls.certFile) !== Boolean(tls.keyFile)) {
+        const missing = tls.certFile ? "keyFile" : "certFile";
+        ctx.addIssue({ code: "custom", path: [missing], message: "TLS needs both certFile and keyFile" });
+      }
+    }),
+    /**
+     * Browser origins (scheme://host[:port]) allowed besides the bridge's own; a WebSocket whose
+     * Origin header is neither is refused. Clients that send no Origin (not browsers) are not checked.
+     */
+    allowedOrigins: z.array(z.string().refine(isOrigin, ORIGIN_FORMAT)).default([]),
   }).strict().default({}),
   kafka: z.object({
     brokers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, "must be host:port")).min(1).default([
@@ -64,6 +169,53 @@ export const configSchema = z.object({
       unknownTtlMs: ms(2_000, 0),
     }).strict().default({}),
     healthCheckIntervalMs: ms(2_000, 100),
+    /** TLS to the brokers; files are PEM. Without caFile the system's trusted CAs are used. */
+    tls: z.object({
+      enabled: z.boolean().default(false),
+      caFile: z.string().min(1).optional(),
+      /** A client certificate and its key, for brokers that require one (ssl.client.auth). */
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+    }).strict().default({}).superRefine((tls, ctx) => {
+      if (Boolean(tls.certFile) !== Boolean(tls.keyFile)) {
+        const missing = tls.certFile ? "keyFile" : "certFile";
+        ctx.addIssue({
+          code: "custom",
+          path: [missing],
+          message: "a client certificate needs both certFile and keyFile",
+        });
+      }
+      if (!tls.enabled && (tls.caFile || tls.certFile || tls.keyFile)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["enabled"],
+          message: "set to true to use the TLS files given",
+        });
+      }
+    }),
+    /** SASL to the brokers. The password comes from password or (better) passwordFile. */
+    sasl: z.object({
+      mechanism: z.enum(["none", "plain", "scram-sha-256", "scram-sha-512"]).default("none"),
+      username: z.string().min(1).optional(),
+      password: z.string().min(1).optional(),
+      passwordFile: z.string().min(1).optional(),
+    }).strict().default({}).superRefine((sasl, ctx) => {
+      if (sasl.mechanism === "none") return;
+      if (!sasl.username) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["username"],
+          message: `required with mechanism ${sasl.mechanism}`,
+        });
+      }
+      if (Boolean(sasl.password) === Boolean(sasl.passwordFile)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["password"],
+          message: `mechanism ${sasl.mechanism} needs exactly one of password and passwordFile`,
+        });
+      }
+    }),
     consumer: z.object({
       sessionTimeoutMs: ms(10_000, 3_000, 300_000),
       heartbeatIntervalMs: ms(1_000, 100, 60_000),
@@ -96,13 +248,14 @@ export const configSchema = z.object({
     clientTtlMs: ms(3_600_000, 1_000, 7 * 24 * 3_600_000),
     /** HA: the compacted topic that holds the windows. Default: __edge-bridge-dedupe-<ha.pairId>. */
     topic: z.string().min(1).max(249).regex(/^[A-Za-z0-9._-]+$/).optional(),
-    /** HA: how long a new live may take to read the log up to its barrier before the activation fails. */
+    /** HA: while a new live has not read the log back to its barrier, it warns this often. */
     rebuildTimeoutMs: ms(30_000, 100, 600_000),
   }).strict().default({}),
   topics: z.object({
     /** Glob patterns ('*' matches any run of characters) over Kafka topic names. */
     allow: z.array(z.string().min(1)).default(["*"]),
-    deny: z.array(z.string().min(1)).default(["__*"]),
+    /** Kafka's internal topics, Schema Registry's and Kafka Connect's (connector configs hold credentials). */
+    deny: z.array(z.string().min(1)).default(["__*", "_schemas", "connect-*"]),
     /** Clients name topics with this prefix; the bridge strips it (e.g. "kafka." as in JMS Bridge). */
     clientPrefix: z.string().default(""),
   }).strict().default({}),
@@ -124,7 +277,10 @@ export const configSchema = z.object({
     /** Voluntary handovers (failback, Kafka loss) allowed per minute; more are held back to damp flapping. */
     maxHandoversPerMinute: z.number().int().min(1).max(60).default(4),
     /** The URL clients should use to reach this node; backups name the live's in their refusal. */
-    advertisedUrl: z.string().regex(/^wss?:\/\//, "must be a ws:// or wss:// URL").optional(),
+    advertisedUrl: z.string().regex(
+      /^wss?:\/\/[!#-~]{1,500}$/,
+      "must be a ws:// or wss:// URL of printable ASCII (no spaces), at most 506 characters",
+    ).optional(),
     /** Where this node keeps its epoch in heartbeat mode. */
     dataDir: z.string().min(1).default(".edge-bridge"),
     fileLock: z.object({
@@ -140,6 +296,8 @@ export const configSchema = z.object({
       peers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, "must be host:port")).default([]),
       intervalMs: ms(250, 20, 10_000),
       deadIntervalMs: ms(750, 60, 60_000),
+      /** A file holding the pair's shared HMAC key (at least 32 bytes); beats without it are refused. */
+      keyFile: z.string().min(1).optional(),
     }).strict().default({}),
   }).strict().default({}).superRefine((ha, ctx) => {
     if (ha.mode === "file-lock" && !ha.fileLock.dir) {
@@ -164,10 +322,42 @@ export const configSchema = z.object({
       });
     }
   }),
+  auth: authSchema,
+  /** Abuse limits (src/limits/): what one client, or all of them, may take. 0 turns a limit off. */
+  limits: z.object({
+    /** Open connections per client IP address. */
+    maxConnectionsPerIp: z.number().int().min(0).max(1_000_000).default(64),
+    /** Count loopback clients per IP too (off: a local TLS proxy connects from 127.0.0.1 for everyone). */
+    countLoopback: z.boolean().default(false),
+    /** Publishes per second per connection (a second's worth may come at once); more are nacked. */
+    publishesPerSecond: z.number().int().min(0).max(10_000_000).default(20_000),
+    /** Bytes per second per connection read from the socket; beyond it the bridge reads more slowly. */
+    bytesPerSecond: z.number().int().min(0).max(100 * 1024 * MiB).default(32 * MiB),
+    /** Kafka consumers (group subscriptions; broadcast ones too without the hub) per connection. */
+    maxConsumersPerConnection: z.number().int().min(0).max(1000).default(4),
+    /** Kafka consumers for clients across the bridge. */
+    maxConsumers: z.number().int().min(0).max(100_000).default(256),
+    /** Hard bound on each socket's send buffer, every frame kind; past it the client is closed (4009). */
+    maxSendBufferBytes: z.number().int().min(0).max(4096 * MiB).default(16 * MiB),
+    /** Series of the consumer-lag metric (labelled with client-chosen groups) at most. */
+    maxLagSeries: z.number().int().min(1).max(1_000_000).default(1_000),
+  }).strict().default({}),
   log: z.object({
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   }).strict().default({}),
-}).strict();
+}).strict().superRefine((c, ctx) => {
+  // Deliveries pause at slowConsumer.maxBufferedBytes; the hard bound must leave room above it, or a
+  // healthy slow reader would be closed instead of paused.
+  const { maxSendBufferBytes } = c.limits;
+  const pauseAt = c.server.slowConsumer.maxBufferedBytes;
+  if (maxSendBufferBytes > 0 && maxSendBufferBytes < 2 * pauseAt) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["limits", "maxSendBufferBytes"],
+      message: `must be 0 (off) or at least twice server.slowConsumer.maxBufferedBytes (${2 * pauseAt})`,
+    });
+  }
+});
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -13,11 +13,6 @@ export interface FollowerDeps {
   groupId(): string;
   /** `timestamp`: when the record was written (ms since the epoch). */
   apply(key: Uint8Array | null, value: Uint8Array | null, timestamp: number): void;
-  /**
-   * While it returns a promise, the next record waits for it (and Kafka is not read further):
-   * a live whose table is current has nothing to learn from its own writes.
-   */
-  hold?(): Promise<void> | undefined;
   log: Logger;
   reopenDelayMs?: number;
 }
@@ -43,15 +38,11 @@ export class LogFollower {
         startOffsets,
         newPartitionsFromStart: true,
       },
-      async (d, cancel) => {
-        for (let held = this.deps.hold?.(); held && !this.#stopped; held = this.deps.hold?.()) {
-          await held;
-          if (cancel?.aborted) return true; // revoked while held: the next reader delivers it again
-        }
-        if (this.#stopped) return false;
+      (d) => {
+        if (this.#stopped) return Promise.resolve(false);
         this.deps.apply(d.key, d.value, Number(d.timestamp));
         this.#next.set(d.partition, (BigInt(d.offset) + 1n).toString());
-        return true;
+        return Promise.resolve(true);
       },
       { onFatal: (e) => this.#failed(e) },
     );

@@ -30,8 +30,9 @@ export interface LedgerOptions {
   node: string;
   /** HA: the dedupe log's topic. Unset: memory only. */
   logTopic?: string;
-  /** How long a new live waits to read its barrier back before it gives up the activation. */
+  /** While the barrier is not read back, onSlowRebuild is told this often. */
   rebuildTimeoutMs: number;
+  onSlowRebuild?(waitedMs: number): void;
   epoch(): number;
   now?: () => number;
   onUnverifiable?(reason: "below_window" | "forgotten"): void;
@@ -46,12 +47,13 @@ export class DedupeLedger {
   readonly #now: () => number;
   /** HA: true until a barrier is read after activation, and again after an unknown fate. */
   #stale: boolean;
-  readonly #barriers = new Map<string, () => void>();
+  /** The nonce of the barrier this node waits to read back, since its latest activation. */
+  #barrier?: string;
+  #barrierWrittenAt = 0;
+  #rebuildTimer?: ReturnType<typeof setInterval>;
   /** Names this process's deltas apart from every other writer's, past and future. */
   readonly #deltaPrefix = crypto.randomUUID().slice(0, 8);
   #deltas = 0;
-  /** Resolved when the table stops being current (the follower then reads on). */
-  #whenStale?: { promise: Promise<void>; resolve(): void };
 
   constructor(readonly table: DedupeTable, readonly opts: LedgerOptions) {
     this.#now = opts.now ?? (() => Date.now());
@@ -62,21 +64,6 @@ export class DedupeLedger {
     return this.#stale;
   }
 
-  /**
-   * The follower's hold: while this node's table is current (a live after its barrier),
-   * reading its own writes back would teach it nothing, so the follower waits. It reads on
-   * as soon as the table is stale again: a step-down, an unknown outcome, an activation.
-   */
-  hold(): Promise<void> | undefined {
-    if (this.#stale) return undefined;
-    if (!this.#whenStale) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.#whenStale = { promise, resolve };
-    }
-    return this.#whenStale.promise;
-  }
-
   /** HA: this node stopped serving (a backup's table only follows the log). */
   standBy(): void {
     this.#markStale();
@@ -84,8 +71,7 @@ export class DedupeLedger {
 
   #markStale(): void {
     this.#stale = true;
-    this.#whenStale?.resolve();
-    this.#whenStale = undefined;
+    this.#barrier = undefined; // a barrier written before this point proves nothing now
   }
 
   /** Called for each sequenced publish, in arrival order; "write" marks it in flight. */
@@ -166,47 +152,46 @@ export class DedupeLedger {
   };
 
   /**
-   * HA, after fencing: write a barrier in a transaction of its own and wait until the
-   * follower reads it back. Everything committed before it is then in the table.
+   * HA, after fencing: write a barrier in a transaction of its own. Activation waits only for
+   * that write (one transaction), not for the read-back: the node serves publishes without
+   * `seq` at once, and refuses sequenced ones (retryable, not written) until its follower reads
+   * the barrier; everything committed before it is then in the table. A long activation would
+   * hold the whole pair up (a backup sees no live meanwhile), for the sake of a few clients.
    */
   async afterActivation(produce: (batches: PartitionBatch[]) => Promise<string[]>): Promise<void> {
     const topic = this.opts.logTopic;
     if (topic === undefined) return;
     this.#markStale();
     const nonce = crypto.randomUUID();
-    const seen = new Promise<void>((resolve) => this.#barriers.set(nonce, resolve));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await produce([{
+    this.#barrier = nonce;
+    await produce([{
+      topic,
+      partition: 0,
+      records: [{
         topic,
         partition: 0,
-        records: [{
-          topic,
-          partition: 0,
-          key: encoder.encode(barrierKey(this.opts.node)),
-          value: encodeBarrier(nonce),
-          headers: {},
-        }],
-      }]);
-      const timeout = new Promise<never>((_, reject) =>
-        timer = setTimeout(
-          () =>
-            reject(
-              new Error(
-                `the dedupe log ${topic} was not read back within ${this.opts.rebuildTimeoutMs} ms`,
-              ),
-            ),
-          this.opts.rebuildTimeoutMs,
-        )
-      );
-      await Promise.race([seen, timeout]);
-    } finally {
-      clearTimeout(timer);
-      this.#barriers.delete(nonce);
-    }
-    // Everything in flight before belonged to the previous activation; the table now has its truth.
-    this.#inFlight.clear();
-    this.#stale = false;
+        key: encoder.encode(barrierKey(this.opts.node)),
+        value: encodeBarrier(nonce),
+        headers: {},
+      }],
+    }]);
+    this.#barrierWrittenAt = this.#now();
+    this.#watchRebuild(nonce);
+  }
+
+  /** Warns while the barrier is not read back (a slow or stuck follower), and never gives up. */
+  #watchRebuild(nonce: string): void {
+    clearInterval(this.#rebuildTimer);
+    this.#rebuildTimer = setInterval(() => {
+      if (this.#barrier !== nonce) return clearInterval(this.#rebuildTimer);
+      this.opts.onSlowRebuild?.(this.#now() - this.#barrierWrittenAt);
+    }, this.opts.rebuildTimeoutMs);
+  }
+
+  /** Stops the rebuild watch (shutdown). */
+  close(): void {
+    clearInterval(this.#rebuildTimer);
+    this.#barrier = undefined;
   }
 
   /** A record of the dedupe log, read back by the follower (every node, live or not). */
@@ -228,7 +213,13 @@ export class DedupeLedger {
       case "retired":
         return this.table.deltaRetired(r.clientId, r.key);
       case "barrier":
-        return this.#barriers.get(r.nonce)?.();
+        // Only the barrier of this node's latest activation: an older one (or a peer's) proves
+        // nothing about what was committed before this activation's fence.
+        if (r.nonce !== this.#barrier) return;
+        this.#barrier = undefined;
+        clearInterval(this.#rebuildTimer);
+        this.#stale = false;
+        return;
       case "unreadable":
         return this.opts.onUnreadable?.(r.why);
     }

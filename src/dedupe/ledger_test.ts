@@ -46,48 +46,76 @@ Deno.test("dedupe ledger: memory only, an unknown outcome is written again (at-l
 /** A Kafka log for the HA ledger: what produce() writes, the follower hands back by apply(). */
 function haLedger(node = "n1") {
   const log: OutgoingRecord[] = [];
+  const slow: number[] = [];
   const l = new DedupeLedger(new DedupeTable(limits), {
     node,
     logTopic: "log",
-    rebuildTimeoutMs: 200,
+    rebuildTimeoutMs: 20,
     epoch: () => 7,
+    onSlowRebuild: (ms) => slow.push(ms),
   });
   const produce = (batches: PartitionBatch[]) => {
     for (const b of batches) log.push(...b.records);
     return Promise.resolve(batches.map(() => "0"));
   };
-  return { l, log, produce };
+  return { l, log, produce, slow };
 }
 
-Deno.test("dedupe ledger (HA): refuses until its barrier is read back, and after an unknown outcome", async () => {
+Deno.test("dedupe ledger (HA): activation writes a barrier; sequenced publishes wait for its read-back", async () => {
   const { l, log, produce } = haLedger();
   assert.deepEqual(l.decide("a", 1, undefined), { kind: "rebuilding" });
-  const activating = l.afterActivation(produce);
-  await Promise.resolve();
+  await l.afterActivation(produce); // returns once the barrier is written, not read
   assert.equal(log.length, 1, "the barrier is written");
   assert.deepEqual(l.decide("a", 1, undefined), { kind: "rebuilding" }, "not before it is read back");
   l.apply(log[0].key!, log[0].value);
-  await activating;
   assert.deepEqual(l.decide("a", 1, undefined), { kind: "write" });
   l.fate(rec("a", 1), "unknown");
   assert.equal(l.rebuilding, true);
   assert.deepEqual(l.decide("a", 2, undefined), { kind: "rebuilding" });
+  l.apply(log[0].key!, log[0].value);
+  assert.equal(l.rebuilding, true, "a barrier from before the unknown outcome proves nothing");
+  l.close();
 });
 
-Deno.test("dedupe ledger (HA): a barrier never read back fails the activation", async () => {
-  const { l, produce } = haLedger();
-  await assert.rejects(l.afterActivation(produce), /was not read back within 200 ms/);
+Deno.test("dedupe ledger (HA): a barrier not read back is reported, and waited for, not given up", async () => {
+  const { l, log, produce, slow } = haLedger();
+  await l.afterActivation(produce);
+  await new Promise((r) => setTimeout(r, 70));
+  assert.ok(slow.length >= 2, `reported while waiting (${slow.length})`);
   assert.equal(l.rebuilding, true);
+  l.apply(log[0].key!, log[0].value);
+  assert.equal(l.rebuilding, false, "read back late: serves then");
+  const reported = slow.length;
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(slow.length, reported, "no more reports once read back");
+  // A peer's barrier, or one from an earlier activation, is not this one.
+  await l.afterActivation(produce);
+  l.apply(log[0].key!, log[0].value);
+  assert.equal(l.rebuilding, true);
+  l.close();
+});
+
+Deno.test("dedupe ledger (HA): a publish still queued across a re-activation stays in flight", async () => {
+  // Review finding: a write decided before a re-activation may still be queued in the sink;
+  // its resend must not be written too once the barrier is read.
+  const { l, log, produce } = haLedger();
+  await l.afterActivation(produce);
+  l.apply(log[0].key!, log[0].value);
+  assert.deepEqual(l.decide("c", 7, undefined), { kind: "write" });
+  await l.afterActivation(produce); // reinit: the sink keeps seq 7 queued
+  l.apply(log[1].key!, log[1].value);
+  assert.deepEqual(l.decide("c", 7, undefined), { kind: "in_flight" });
+  l.fate(rec("c", 7), { topic: "t", partition: 0, offset: "3" });
+  assert.equal(l.decide("c", 7, undefined).kind, "written");
+  l.close();
 });
 
 Deno.test("dedupe ledger (HA): what one node wrote, the next one learns from the log", async () => {
   const a = haLedger("a");
   const apply = (l: DedupeLedger, records: OutgoingRecord[]) =>
     records.forEach((r) => l.apply(r.key!, r.tombstone ? null : r.value));
-  const activateA = a.l.afterActivation(a.produce);
-  await Promise.resolve();
+  await a.l.afterActivation(a.produce);
   apply(a.l, a.log);
-  await activateA;
   a.l.decide("c", 1, undefined);
   a.l.decide("c", 2, undefined);
   // One transaction: records at offsets 10 and 11 of t/0; its companion writes the window.
@@ -98,10 +126,8 @@ Deno.test("dedupe ledger (HA): what one node wrote, the next one learns from the
   // Node b follows the same log, then takes over.
   const b = haLedger("b");
   apply(b.l, a.log);
-  const activateB = b.l.afterActivation(b.produce);
-  await Promise.resolve();
+  await b.l.afterActivation(b.produce);
   apply(b.l, b.log);
-  await activateB;
   assert.deepEqual(b.l.decide("c", 2, 0), {
     kind: "written",
     at: { topic: "t", partition: 0, offset: 11, epoch: 7 },
@@ -120,30 +146,8 @@ Deno.test("dedupe ledger (HA): what one node wrote, the next one learns from the
     a.l.companion([{ topic: "t", partition: 0, records: [{ ...rec("c", 9), sequence: undefined }] }], ["1"]),
     [],
   );
-});
-
-Deno.test("dedupe ledger (HA): the follower holds while the table is current, and reads on once it is not", async () => {
-  const { l, log, produce } = haLedger();
-  assert.equal(l.hold(), undefined, "stale at start: the follower reads");
-  const activating = l.afterActivation(produce);
-  await Promise.resolve();
-  l.apply(log[0].key!, log[0].value);
-  await activating;
-  const held = l.hold();
-  assert.ok(held, "a live with a current table holds its follower");
-  let released = false;
-  held.then(() => (released = true));
-  await Promise.resolve();
-  assert.equal(released, false);
-  l.standBy();
-  await held;
-  assert.equal(released, true, "a step-down releases it");
-  assert.equal(l.hold(), undefined);
-  assert.deepEqual(
-    l.decide("a", 1, undefined),
-    { kind: "rebuilding" },
-    "a backup answers no sequenced publish",
-  );
+  a.l.close();
+  b.l.close();
 });
 
 Deno.test("dedupe ledger: a delta read back is as recent as its write; one older than the TTL is skipped", () => {

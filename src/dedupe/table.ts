@@ -5,7 +5,9 @@
  * Per client it keeps a window: `floor`, below which the client has every answer and
  * resends nothing (it says so with `acked`), and the position of every seq written above
  * the floor. A seq above the floor that is not in the window was never written. The
- * window is bounded per client (the oldest positions go first, raising the floor) and
+ * window is bounded per client: the positions recorded longest ago go first (not the lowest
+ * seqs, so a late answer for an old seq is kept), and a seq at or below the highest one
+ * dropped can no longer be told apart from one never written. Clients
  * clients are forgotten after `clientTtlMs` without a publish, or the least recently
  * seen first beyond `maxClients`.
  */
@@ -44,6 +46,8 @@ export interface DedupeLimits {
 
 interface ClientState extends ClientWindow {
   lastSeen: number;
+  /** The highest seq whose position the bound dropped (0: none). */
+  evicted: number;
   /** HA: the dedupe log's deltas for this client not retired yet, with the highest seq in each. */
   deltas: Map<string, number>;
 }
@@ -86,7 +90,7 @@ export class DedupeTable {
     if (acked !== undefined) this.#raiseFloor(c, acked);
     const at = c.written.get(seq);
     if (at) return { kind: "written", at };
-    if (seq <= c.floor) return { kind: "unverifiable", reason: "below_window" };
+    if (seq <= c.floor || seq <= c.evicted) return { kind: "unverifiable", reason: "below_window" };
     return { kind: "new" };
   }
 
@@ -164,7 +168,7 @@ export class DedupeTable {
       }
     }
     if (!create) return undefined;
-    c = { floor: 0, high: 0, written: new Map(), lastSeen: now, deltas: new Map() };
+    c = { floor: 0, high: 0, written: new Map(), lastSeen: now, evicted: 0, deltas: new Map() };
     this.#clients.set(clientId, c);
     while (this.#clients.size > this.limits.maxClients) {
       this.#clients.delete(this.#clients.keys().next().value!);
@@ -178,11 +182,13 @@ export class DedupeTable {
     for (const seq of c.written.keys()) if (seq <= floor) c.written.delete(seq);
   }
 
-  /** Over the per-client bound: the oldest positions go, and the floor rises past them. */
+  /** Over the per-client bound: the positions recorded longest ago go (Map order is recording order). */
   #bound(c: ClientState): void {
-    const excess = c.written.size - this.limits.windowPerClient;
-    if (excess <= 0) return;
-    const seqs = [...c.written.keys()].sort((a, b) => a - b);
-    this.#raiseFloor(c, seqs[excess - 1]);
+    let excess = c.written.size - this.limits.windowPerClient;
+    for (const seq of c.written.keys()) {
+      if (excess-- <= 0) break;
+      c.written.delete(seq);
+      if (seq > c.evicted) c.evicted = seq;
+    }
   }
 }

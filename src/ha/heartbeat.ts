@@ -7,21 +7,42 @@
  * detector. Each node beats every intervalMs to every peer; a peer silent for
  * deadIntervalMs is dead. Wall clocks are never compared: durations in beats are
  * measured by the sender's monotonic clock.
+ *
+ * Beats are believed only when they come from a configured peer's address, carry the pair's
+ * HMAC (ha.heartbeat.keyFile), pass every field check and are fresh (beat.ts): a forged, replayed
+ * or malformed beat is counted, logged once a minute per reason, and otherwise ignored.
  */
 import dgram from "node:dgram";
 import type { Buffer } from "node:buffer";
+import type { RemoteInfo } from "node:dgram";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import { BaseCoordinator, type KafkaStatus } from "./coordinator.ts";
 import { handoverReason, isBestCandidate, losesLiveConflict, type NodeView } from "./election.ts";
+import { type Beat, BeatFreshness, type BeatRejection, decodeBeat, encodeBeat, newBootId } from "./beat.ts";
 import { EpochStore } from "./epoch_store.ts";
 import type { HaNode } from "./node.ts";
+import { PeerAddresses } from "./peer_addresses.ts";
 
-interface Beat extends NodeView {
-  v: 1;
-  pair: string;
-  /** "paused": stopped gracefully without failover (failoverOnShutdown false): backups wait for it. */
-  paused?: boolean;
+/** Shortest shared key accepted: 256 bits, the size of the HMAC-SHA256 block's security. */
+export const MIN_KEY_BYTES = 32;
+
+/** The shared key from its file (surrounding whitespace ignored); a clear error when unusable. */
+export async function readBeatKey(path: string): Promise<Uint8Array> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new Error(`cannot read ha.heartbeat.keyFile ${path}: ${(e as Error).message}`);
+  }
+  const key = new TextEncoder().encode(text.trim());
+  if (key.length < MIN_KEY_BYTES) {
+    throw new Error(
+      `ha.heartbeat.keyFile ${path} holds ${key.length} bytes; use at least ${MIN_KEY_BYTES} ` +
+        `(e.g. openssl rand -base64 48 > ${path})`,
+    );
+  }
+  return key;
 }
 
 interface Peer {
@@ -45,6 +66,13 @@ export class HeartbeatCoordinator extends BaseCoordinator {
   #lastRoleSent?: string;
   #beating?: ReturnType<typeof setInterval>;
   #paused = false;
+  #key?: Uint8Array;
+  readonly #boot = newBootId();
+  #seq = 0;
+  readonly #fresh = new BeatFreshness();
+  readonly #peerAddresses: PeerAddresses;
+  /** When each rejection reason was last logged: one line a minute per reason, however many arrive. */
+  readonly #loggedAt = new Map<BeatRejection, number>();
 
   constructor(cfg: Config["ha"], ha: HaNode, kafka: KafkaStatus, log: Logger) {
     // Decide every 50 ms (beats still go out every intervalMs), so a dead peer is acted on promptly.
@@ -52,11 +80,22 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     this.#cfg = cfg;
     this.#epochs = new EpochStore(`${cfg.dataDir}/epoch-${cfg.pairId}-${ha.node}.json`);
     this.#listenUntil = performance.now() + cfg.heartbeat.deadIntervalMs;
+    this.#peerAddresses = new PeerAddresses(cfg.heartbeat.peers.map((p) => hostPort(p).host));
   }
 
   async start(): Promise<void> {
+    const { keyFile } = this.#cfg.heartbeat;
+    if (keyFile) this.#key = await readBeatKey(keyFile);
+    else {
+      this.log.warn(
+        { ha: true },
+        "heartbeats are not authenticated: set ha.heartbeat.keyFile (see docs/security.md); anyone who can " +
+          "send UDP from a peer's address can change this pair's roles",
+      );
+    }
+    await this.#peerAddresses.refresh();
     const { host, port } = hostPort(this.#cfg.heartbeat.listen);
-    this.#socket.on("message", (msg: Buffer) => this.#receive(msg));
+    this.#socket.on("message", (msg: Buffer, from: RemoteInfo) => this.#receive(msg, from));
     this.#socket.on("error", (e: Error) => this.log.warn({ err: e.message }, "heartbeat socket error"));
     await new Promise<void>((resolve, reject) => {
       this.#socket.once("error", reject);
@@ -78,17 +117,32 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     );
   }
 
-  #receive(msg: Buffer): void {
-    let beat: Beat;
-    try {
-      beat = JSON.parse(msg.toString("utf8"));
-    } catch {
-      return;
+  #receive(msg: Buffer, from: RemoteInfo): void {
+    const now = performance.now();
+    if (!this.#peerAddresses.allows(from.address, now)) {
+      return this.#reject("not_a_peer", `from ${from.address}:${from.port}, not a configured peer`, now);
     }
-    if (beat.v !== 1 || beat.pair !== this.#cfg.pairId || beat.node === this.ha.node) return;
-    this.#peers.set(beat.node, { beat, lastSeen: performance.now() });
+    const decoded = decodeBeat(msg, this.#key, this.#cfg.pairId);
+    if (!decoded.ok) return this.#reject(decoded.reason, decoded.detail, now, from);
+    const beat = decoded.beat;
+    if (beat.node === this.ha.node) return this.#reject("own_node", `claims to be ${beat.node}`, now, from);
+    if (!this.#fresh.accept(beat.node, beat.boot, beat.seq)) {
+      return this.#reject("replayed", `${beat.node} boot ${beat.boot} seq ${beat.seq}`, now, from);
+    }
+    this.#peers.set(beat.node, { beat, lastSeen: now });
     if (beat.epoch > this.#maxSeenEpoch) this.#maxSeenEpoch = beat.epoch;
     this.ha.observeEpoch(beat.epoch);
+  }
+
+  #reject(reason: BeatRejection, detail: string, now: number, from?: RemoteInfo): void {
+    this.ha.metrics.haBeatsRejected.inc({ reason });
+    const last = this.#loggedAt.get(reason);
+    if (last !== undefined && now - last < 60_000) return;
+    this.#loggedAt.set(reason, now);
+    this.log.warn(
+      { ha: true, reason, detail, from: from && `${from.address}:${from.port}` },
+      "heartbeat ignored (logged once a minute per reason)",
+    );
   }
 
   #beat(): void {
@@ -98,8 +152,15 @@ export class HeartbeatCoordinator extends BaseCoordinator {
   }
 
   #send(view: NodeView): void {
-    const beat: Beat = { v: 1, pair: this.#cfg.pairId, ...view, paused: this.#paused || undefined };
-    const data = new TextEncoder().encode(JSON.stringify(beat));
+    const beat: Beat = {
+      v: 2,
+      pair: this.#cfg.pairId,
+      boot: this.#boot,
+      seq: ++this.#seq,
+      ...view,
+      paused: this.#paused || undefined,
+    };
+    const data = encodeBeat(beat, this.#key);
     for (const peer of this.#cfg.heartbeat.peers) {
       const { host, port } = hostPort(peer);
       this.#socket.send(data, port, host);

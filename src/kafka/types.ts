@@ -96,8 +96,16 @@ export interface KafkaCatalog {
   earliestOffsets(topic: string): Promise<Record<string, string>>;
   /** Throws when the cluster cannot be reached. */
   ping(): Promise<void>;
-  /** Creates the topic unless it exists (the bridge's own topics only: it never creates clients' topics). */
-  ensureTopic(name: string, partitions: number, configs: Record<string, string>): Promise<void>;
+  /**
+   * Creates the topic unless it exists (the bridge's own topics only: it never creates clients'
+   * topics). Returns the topic's values of the `configs` keys: those given when it was made here,
+   * or those Kafka reports for a topic that was there (never altered; the caller judges them).
+   */
+  ensureTopic(
+    name: string,
+    partitions: number,
+    configs: Record<string, string>,
+  ): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
 
@@ -137,6 +145,8 @@ export interface SourceEvents {
   onLag?(partition: number, lag: number): void;
   /** The consumer failed for good; the subscription is over. */
   onFatal?(error: Error): void;
+  /** Group mode: the partitions assigned at each join of the group (commits are checked against them). */
+  onAssignment?(partitions: number[]): void;
 }
 
 export interface SourceHandle {

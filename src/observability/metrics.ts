@@ -4,6 +4,7 @@
  */
 import client from "prom-client";
 import type { HubStats } from "../hub/hub.ts";
+import { BoundedSeries } from "./bounded_series.ts";
 
 export class BridgeMetrics {
   readonly registry = new client.Registry();
@@ -97,6 +98,29 @@ export class BridgeMetrics {
     labelNames: ["topic", "partition", "group"],
     registers: [this.registry],
   });
+  readonly lagSeriesDropped = new client.Counter({
+    name: "edge_bridge_consumer_lag_series_dropped_total",
+    help: "Consumer-lag updates not exported because limits.maxLagSeries series exist already",
+    registers: [this.registry],
+  });
+  /** The consumer-lag gauge through its bound (limits.maxLagSeries); set by boundLag. */
+  lagSeries = new BoundedSeries(this.consumerLag, 1_000, () => this.lagSeriesDropped.inc());
+  readonly throttled = new client.Counter({
+    name: "edge_bridge_throttled_total",
+    help: "Times a connection's reads were paused for going over limits.bytesPerSecond",
+    registers: [this.registry],
+  });
+  readonly sendBufferCloses = new client.Counter({
+    name: "edge_bridge_send_buffer_closes_total",
+    help: "Connections closed (4009) because their send buffer passed limits.maxSendBufferBytes",
+    registers: [this.registry],
+  });
+  readonly haBeatsRejected = new client.Counter({
+    name: "edge_bridge_ha_heartbeats_rejected_total",
+    help: "Heartbeats ignored, by reason (not_a_peer, unsigned, bad_signature, bad_field, replayed, ...)",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
   readonly subscriptions = new client.Gauge({
     name: "edge_bridge_subscriptions",
     help: "Active subscriptions",
@@ -142,6 +166,11 @@ export class BridgeMetrics {
   constructor() {
     // prom-client's process metrics that work under Deno (CPU, handles, event loop); memory is read above.
     client.collectDefaultMetrics({ register: this.registry, prefix: "edge_bridge_" });
+  }
+
+  /** Sets the bound on consumer-lag series (before any is set). */
+  boundLag(maxSeries: number): void {
+    this.lagSeries = new BoundedSeries(this.consumerLag, maxSeries, () => this.lagSeriesDropped.inc());
   }
 
   render(): Promise<string> {

@@ -26,6 +26,7 @@ export interface HelloFrame {
   /**
    * Names this run of the client (a random id per process or page load): exactly-once
    * `seq`s count from 1 per (clientId, instance), so a fixed clientId can restart safely.
+   * Publishing with `seq` needs it.
    */
   instance?: string;
 }
@@ -83,6 +84,16 @@ export interface UnsubscribeFrame {
   sub: string;
 }
 
+/**
+ * Presents a token (a JWT or an API key): as the first frame when the handshake carried
+ * none, or later to refresh a token before it expires (same principal only).
+ */
+export interface AuthFrame {
+  op: "auth";
+  id?: string;
+  token: string;
+}
+
 export interface PingFrame {
   op: "ping";
   id?: string;
@@ -95,7 +106,8 @@ export type ClientFrame =
   | CreditFrame
   | CommitFrame
   | UnsubscribeFrame
-  | PingFrame;
+  | PingFrame
+  | AuthFrame;
 
 // ---- bridge -> client ----
 
@@ -106,6 +118,8 @@ export interface WelcomeFrame {
   role: string;
   epoch: number;
   session: string;
+  /** Who the connection is authenticated as; kind "anonymous" when it presented no token. */
+  principal?: { id: string; kind: "anonymous" | "jwt" | "api-key"; expiresAt?: number };
   limits: {
     maxFrameBytes: number;
     maxInflightPublishes: number;
@@ -200,6 +214,23 @@ export interface PongFrame {
   id?: string;
 }
 
+/** The answer to an `auth` frame on an admitted connection. */
+export interface AuthOkFrame {
+  op: "auth_ok";
+  id?: string;
+  principal: string;
+  kind: "jwt" | "api-key";
+  /** When the new token expires (ms since the epoch), if it does. */
+  expiresAt?: number;
+}
+
+/** The token runs out soon: send a fresh one in an `auth` frame, or the connection closes with 4402. */
+export interface AuthExpiringFrame {
+  op: "auth_expiring";
+  expiresAt: number;
+  inMs: number;
+}
+
 export interface ErrorFrame {
   op: "error";
   id?: string;
@@ -220,4 +251,6 @@ export type ServerFrame =
   | UnsubscribedFrame
   | SkippedFrame
   | PongFrame
+  | AuthOkFrame
+  | AuthExpiringFrame
   | ErrorFrame;

@@ -260,10 +260,21 @@ function parseFields(o: Obj, op: string, limits: ParseLimits): ClientFrame {
       return { op, id: str(o, "id")!, sub: str(o, "sub")! };
     case "ping":
       return { op, id: str(o, "id", { optional: true }) };
+    case "auth":
+      if (typeof o.token !== "string" || o.token.length === 0 || o.token.length > 16_384) {
+        // Never echo the token: the message may be logged.
+        throw new FrameError(
+          o.token === undefined ? ErrorCode.MISSING_FIELD : ErrorCode.BAD_FIELD,
+          o.token === undefined
+            ? `missing field "token"`
+            : `field "token" must be a string of 1 to 16384 characters`,
+        );
+      }
+      return { op, id: str(o, "id", { optional: true, max: 200 }), token: o.token };
     default:
       throw new FrameError(
         ErrorCode.UNKNOWN_OP,
-        `unknown op "${op}"; expected one of hello, publish, subscribe, credit, commit, unsubscribe, ping`,
+        `unknown op "${op}"; expected one of hello, publish, subscribe, credit, commit, unsubscribe, ping, auth`,
       );
   }
 }

@@ -4,7 +4,8 @@
  * Whether this node may serve at all is decided outside (HA gates the server).
  */
 import type { Buffer } from "node:buffer";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import type { Duplex } from "node:stream";
 // @ts-types="npm:@types/ws@8.18.1"
 import { type WebSocket, WebSocketServer } from "ws";
@@ -12,6 +13,14 @@ import { CloseCode, ErrorCode, RETRYABLE } from "../protocol/mod.ts";
 import { Session, type SessionDeps } from "../session/session.ts";
 import { ConsoleAssets } from "../console/assets.ts";
 import { handleHttp, type ReadinessSource } from "./routes.ts";
+import { SUBPROTOCOL, tokenFromProtocols } from "../protocol/handshake.ts";
+import { OriginPolicy } from "../origin/origin_policy.ts";
+import type { CertificateMaterial } from "../tls/certificate_files.ts";
+import { liveCloseReason, safeCloseReason } from "../protocol/close_reason.ts";
+import { clientAddress } from "../limits/address.ts";
+import { ConnectionsPerIp } from "../limits/connections_per_ip.ts";
+import { TokenBucket } from "../limits/rate.ts";
+import { SendGuard } from "../limits/send_guard.ts";
 
 const KEEPALIVE_MS = 30_000;
 
@@ -24,6 +33,14 @@ export interface ServeGate {
 
 const ALWAYS_LIVE: ServeGate = { isLive: () => true, liveUrl: () => undefined };
 
+/** TLS and the Origin check (see src/tls/, src/origin/). */
+export interface EdgeSecurity {
+  /** Serve wss:// and https:// with this certificate; replace it later with reloadCertificate. */
+  certificate?: CertificateMaterial;
+  /** Host names the bridge is reached by on purpose, for recognising its own pages (OriginPolicy). */
+  knownHosts?: string[];
+}
+
 export class BridgeServer {
   readonly #deps: SessionDeps;
   readonly #readiness: ReadinessSource;
@@ -35,26 +52,60 @@ export class BridgeServer {
   #accepting = true;
 
   readonly #gate: ServeGate;
+  readonly #origins: OriginPolicy;
+  readonly #perIp: ConnectionsPerIp;
 
-  constructor(deps: SessionDeps, readiness: ReadinessSource, gate: ServeGate = ALWAYS_LIVE) {
+  constructor(
+    deps: SessionDeps,
+    readiness: ReadinessSource,
+    gate: ServeGate = ALWAYS_LIVE,
+    security: EdgeSecurity = {},
+  ) {
     this.#deps = deps;
     this.#gate = gate;
+    this.#origins = new OriginPolicy(
+      deps.config.server.allowedOrigins,
+      security.certificate !== undefined,
+      security.knownHosts,
+    );
     this.#readiness = readiness;
+    const { limits } = deps.config;
+    this.#perIp = new ConnectionsPerIp(limits.maxConnectionsPerIp, limits.countLoopback);
     const { maxFrameBytes } = deps.config.server;
     // Frames up to 4x the limit are read and refused with an error frame; beyond that ws closes with 1009.
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: maxFrameBytes * 4,
       perMessageDeflate: false,
+      // A client that offers a token ("bearer.<token>") offers this too; the token is never echoed.
+      handleProtocols: (offered: Set<string>) => offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false,
     });
     const assets = new ConsoleAssets(deps.config.server.path);
-    this.#http = createServer((req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       handleHttp(req, res, this.#readiness, assets).catch((e) => {
         deps.log.error({ err: e }, "http handler failed");
         if (!res.headersSent) res.writeHead(500).end();
       });
-    });
+    };
+    const cert = security.certificate;
+    this.#http = cert
+      ? createTlsServer({ cert: cert.cert, key: cert.key }, onRequest)
+      : createServer(onRequest);
     this.#http.on("upgrade", (req, socket, head) => this.#upgrade(req.url ?? "/", req, socket, head));
+  }
+
+  /** Whether this server speaks TLS (wss://, https://). */
+  get secure(): boolean {
+    return this.#origins.secure;
+  }
+
+  /**
+   * Serves new connections with this certificate; open ones keep the session they negotiated.
+   * Only for a server started with a certificate.
+   */
+  reloadCertificate(material: CertificateMaterial): void {
+    if (!this.secure) throw new Error("this server was started without TLS");
+    (this.#http as TlsServer).setSecureContext({ cert: material.cert, key: material.key });
   }
 
   get sessionCount(): number {
@@ -88,7 +139,24 @@ export class BridgeServer {
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+    const origin = this.#origins.check(req.headers.origin, req.headers.host);
+    if (!origin.allowed) {
+      // Refused after the upgrade, so that the page can read why; it gets nothing else.
+      this.#deps.metrics.connectionsRejected.inc({ reason: "origin" });
+      this.#deps.log.info({ origin: req.headers.origin, remote: req.socket.remoteAddress }, "origin refused");
+      this.#wss.handleUpgrade(req, socket, head, (ws) =>
+        this.#refuse(
+          ws,
+          ErrorCode.ORIGIN_NOT_ALLOWED,
+          `${origin.why}: this bridge does not serve pages from there`,
+          CloseCode.ORIGIN_NOT_ALLOWED,
+          "origin not allowed",
+        ));
+      return;
+    }
+    const token = tokenFromProtocols(req.headers["sec-websocket-protocol"]);
+    const ip = clientAddress(req.socket.remoteAddress);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, token, ip));
   }
 
   #refuse(
@@ -100,10 +168,10 @@ export class BridgeServer {
     extra = {},
   ): void {
     ws.send(JSON.stringify({ op: "error", code, message, retryable: RETRYABLE[code], ...extra }));
-    ws.close(closeCode, closeReason.slice(0, 120));
+    ws.close(closeCode, safeCloseReason(closeReason));
   }
 
-  #accept(ws: WebSocket): void {
+  #accept(ws: WebSocket, token: string | undefined, ip: string): void {
     const { metrics, config, log } = this.#deps;
     if (!this.#gate.isLive()) {
       metrics.connectionsRejected.inc({ reason: "not_live" });
@@ -114,7 +182,7 @@ export class BridgeServer {
         ErrorCode.NOT_LIVE,
         `this node is a backup${where}`,
         CloseCode.NOT_LIVE,
-        live ? `live=${live}` : "not live",
+        liveCloseReason(live),
         { live },
       );
     }
@@ -128,23 +196,66 @@ export class BridgeServer {
         "too many connections",
       );
     }
-    const session = new Session({
-      send: (text) => ws.readyState === ws.OPEN && ws.send(text),
-      bufferedAmount: () => ws.bufferedAmount,
-      close: (code, reason) => ws.close(code, reason),
-    }, this.#deps);
+    if (!this.#perIp.acquire(ip)) {
+      metrics.connectionsRejected.inc({ reason: "per_ip" });
+      log.info(
+        { remote: ip, limit: config.limits.maxConnectionsPerIp },
+        "connection refused: too many from its address",
+      );
+      return this.#refuse(
+        ws,
+        ErrorCode.TOO_MANY_CONNECTIONS_PER_IP,
+        `${ip} has ${config.limits.maxConnectionsPerIp} connections open, the limit per address ` +
+          `(limits.maxConnectionsPerIp)`,
+        CloseCode.TRY_AGAIN_LATER,
+        "too many connections from this address",
+      );
+    }
+    // The guard is made first (the session sends through it); its log line names the session later.
+    const named: { session?: Session } = {};
+    const guard = new SendGuard(ws, config.limits.maxSendBufferBytes, (buffered) => {
+      metrics.sendBufferCloses.inc();
+      log.info(
+        { session: named.session?.id, remote: ip, buffered, limit: config.limits.maxSendBufferBytes },
+        "closing a client that does not read: its send buffer passed limits.maxSendBufferBytes",
+      );
+    });
+    const session = named.session = new Session(
+      {
+        send: (text) => guard.send(text),
+        bufferedAmount: () => ws.bufferedAmount,
+        close: (code, reason) => ws.close(code, safeCloseReason(reason)),
+      },
+      this.#deps,
+      token,
+    );
+    // limits.bytesPerSecond: over it, stop reading the socket until back within the rate (TCP pushes back).
+    const inbound = new TokenBucket(config.limits.bytesPerSecond);
+    let resumeTimer: ReturnType<typeof setTimeout> | undefined;
     this.#sessions.set(ws, session);
     this.#alive.add(ws);
     metrics.connections.inc();
     log.debug({ session: session.id }, "client connected");
     ws.on("pong", () => this.#alive.add(ws));
     ws.on("message", (data: Uint8Array, isBinary: boolean) => {
+      const wait = inbound.takeOrWait(data.length);
+      if (wait > 0 && resumeTimer === undefined) {
+        metrics.throttled.inc();
+        ws.pause();
+        resumeTimer = setTimeout(() => {
+          resumeTimer = undefined;
+          ws.resume();
+        }, wait);
+      }
       if (data.length > config.server.maxFrameBytes) return session.rejectOversized(data.length);
       if (isBinary) return session.rejectBinary();
       session.handleText(new TextDecoder().decode(data));
     });
     ws.on("error", (e: Error) => log.debug({ session: session.id, err: e.message }, "socket error"));
     ws.on("close", (code: number) => {
+      this.#perIp.release(ip);
+      guard.closed();
+      clearTimeout(resumeTimer);
       this.#sessions.delete(ws);
       metrics.connections.dec();
       log.debug({ session: session.id, code }, "client disconnected");
@@ -176,7 +287,7 @@ export class BridgeServer {
     refusal?: { code: ErrorCode; message: string },
   ): Promise<void> {
     await Promise.allSettled([...this.#sessions.values()].map((s) => s.drain(deadline, refusal)));
-    for (const ws of this.#sessions.keys()) ws.close(code, reason.slice(0, 120));
+    for (const ws of this.#sessions.keys()) ws.close(code, safeCloseReason(reason));
     // Give close handshakes a moment, then cut what is left.
     const until = Math.min(deadline, performance.now() + 1000);
     while (this.#sessions.size > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));

@@ -13,6 +13,9 @@ import { parseClientFrame, PROTOCOL_VERSION, RETRYABLE } from "../protocol/mod.t
 import { asRequestError, RequestError } from "./request_error.ts";
 import { Subscriptions } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
+import { AuthGate } from "./auth_gate.ts";
+import { TokenBucket } from "../limits/rate.ts";
+import type { Principal } from "../auth/principal.ts";
 
 export type { NodeIdentity, SessionDeps } from "./deps.ts";
 
@@ -21,6 +24,8 @@ export class Session {
   #clientId: string;
   /** Whose `seq`s these are (set by a hello): the clientId, and the instance when named. */
   #sequenceOwner?: string;
+  /** A hello was answered on this connection. */
+  #introduced = false;
   /** Called when the last unanswered publish is answered (drain waits on it). */
   #idle?: () => void;
   readonly #subscriptions: Subscriptions;
@@ -33,10 +38,36 @@ export class Session {
   #refusal?: { code: ErrorCode; message: string };
   #closed = false;
   readonly #log: Logger;
+  readonly #gate: AuthGate;
+  /** Refusal codes already logged on this connection: each is logged once, not once per frame. */
+  readonly #loggedRefusals = new Set<ErrorCode>();
+  /** limits.publishesPerSecond for this connection. */
+  readonly #publishRate: TokenBucket;
 
-  constructor(readonly transport: Transport, readonly deps: SessionDeps) {
+  /** `token`: what the handshake carried (the "bearer.<token>" subprotocol), if anything. */
+  constructor(readonly transport: Transport, readonly deps: SessionDeps, readonly token?: string) {
     this.#clientId = this.id;
+    this.#publishRate = new TokenBucket(deps.config.limits.publishesPerSecond);
     this.#log = deps.log.child({ session: this.id });
+    this.#gate = new AuthGate({
+      auth: deps.auth,
+      timeoutMs: deps.config.auth.timeoutMs,
+      expiryWarningMs: deps.config.auth.expiryWarningMs,
+      maxCredit: deps.config.server.maxCredit,
+      send: (frame) => this.#send(frame),
+      error: (code, message, id) => this.#error(code, message, id),
+      refuse: (code, message, closeCode) => {
+        this.#refused(code, message);
+        this.#error(code, message);
+        this.transport.close(closeCode, code);
+        void this.closed();
+      },
+      admitted: (principal, held) => {
+        this.#welcome(principal);
+        for (const text of held) this.handleText(text);
+      },
+      helloDone: () => this.#introduced,
+    });
     this.#subscriptions = new Subscriptions({
       deps,
       transport,
@@ -46,15 +77,34 @@ export class Session {
       refusal: () => this.#refusal,
       isClosed: () => this.#closed,
       dropSlowConsumer: (sub, reason) => this.#dropSlowConsumer(sub, reason),
+      principal: () => this.#gate.principal!,
+      refused: (code, message) => this.#refused(code, message),
     });
+  }
+
+  /** Who this connection is; undefined until authentication finished. */
+  get principal(): Principal | undefined {
+    return this.#gate.principal;
+  }
+
+  /** Logs an authorisation refusal once per code per connection (the client gets every one). */
+  #refused(code: ErrorCode, message: string): void {
+    if (this.#loggedRefusals.has(code)) return;
+    this.#loggedRefusals.add(code);
+    this.#log.info({ code, principal: this.#gate.principal?.id, clientId: this.#clientId }, message);
   }
 
   get inflight(): number {
     return this.#unanswered.size;
   }
 
-  /** Greets the client; the first frame on every connection. */
+  /** Authenticates the connection; `welcome` follows once it is admitted. */
   start(): void {
+    this.#gate.start(this.token);
+  }
+
+  /** Greets the client; the first frame on every admitted connection. */
+  #welcome(principal: Principal): void {
     const { config, identity } = this.deps;
     this.#send({
       op: "welcome",
@@ -63,6 +113,7 @@ export class Session {
       role: identity.role(),
       epoch: identity.epoch(),
       session: this.id,
+      principal: { id: principal.id, kind: principal.kind, expiresAt: principal.expiresAt },
       limits: {
         maxFrameBytes: config.server.maxFrameBytes,
         maxInflightPublishes: config.server.maxInflightPublishes,
@@ -103,6 +154,7 @@ export class Session {
   }
 
   handleText(text: string): void {
+    if (!this.#gate.ready) return this.#gate.hold(text);
     const parsed = parseClientFrame(text, { maxCredit: this.deps.config.server.maxCredit });
     if (!parsed.ok) {
       if (parsed.op === "publish" && parsed.id !== undefined) {
@@ -115,12 +167,24 @@ export class Session {
     }
     const f = parsed.frame;
     switch (f.op) {
-      case "hello":
+      case "auth":
+        void this.#gate.reauthenticate(f);
+        return;
+      case "hello": {
+        const foreign = this.#foreignClientId(f.clientId);
+        if (foreign) {
+          this.#refused(ErrorCode.CLIENT_ID_DENIED, foreign);
+          return this.#error(ErrorCode.CLIENT_ID_DENIED, foreign, f.id);
+        }
         this.#clientId = f.clientId;
-        this.#sequenceOwner = f.instance === undefined ? f.clientId : `${f.clientId}\u0000${f.instance}`;
+        this.#introduced = true;
+        // Seqs count from 1 per run of a client: without an instance naming the run, a restarted
+        // client's seq 1 would be taken for a resend of the last run's, and never written.
+        this.#sequenceOwner = f.instance === undefined ? undefined : `${f.clientId}\u0000${f.instance}`;
         this.#log.debug({ clientId: f.clientId, lastEpoch: f.lastEpoch }, "client hello");
         this.#send({ op: "hello_ok", id: f.id, clientId: f.clientId, epoch: this.deps.identity.epoch() });
         return;
+      }
       case "publish":
         return this.#publish(f);
       case "subscribe":
@@ -140,10 +204,28 @@ export class Session {
     }
   }
 
+  /** Why the principal may not use this clientId, or undefined when it may (auth.clientIdBinding). */
+  #foreignClientId(clientId: string): string | undefined {
+    const p = this.#gate.principal!;
+    const binding = this.deps.config.auth.clientIdBinding;
+    if (p.kind === "anonymous" || binding === "any") return undefined;
+    if (clientId === p.id) return undefined;
+    if (binding === "prefix" && clientId.startsWith(`${p.id}.`)) return undefined;
+    return `clientId "${clientId}" is not bound to "${p.id}": use "${p.id}"` +
+      (binding === "prefix" ? ` or "${p.id}.<anything>"` : "");
+  }
+
   #publish(f: PublishFrame): void {
     const { metrics, config } = this.deps;
     metrics.publishes.inc();
     if (this.#refusal) return this.#nack(f.id, this.#refusal.code, this.#refusal.message);
+    if (!this.#publishRate.tryTake()) {
+      const message =
+        `more than ${config.limits.publishesPerSecond} publishes per second on this connection ` +
+        `(limits.publishesPerSecond); this one was not written: resend it shortly`;
+      this.#refused(ErrorCode.RATE_LIMITED, message);
+      return this.#nack(f.id, ErrorCode.RATE_LIMITED, message);
+    }
     if (this.#unanswered.size >= config.server.maxInflightPublishes) {
       return this.#nack(
         f.id,
@@ -227,7 +309,8 @@ export class Session {
     if (owner === undefined) {
       throw new RequestError(
         ErrorCode.BAD_FIELD,
-        `field "seq" needs a "hello" with the client's clientId first on this connection`,
+        `field "seq" needs a "hello" with the client's clientId and an instance (a random id for this run ` +
+          `of the client) first on this connection`,
       );
     }
     const d = ledger.decide(owner, seq, f.acked);
@@ -257,6 +340,12 @@ export class Session {
     const { topics, sink, identity } = this.deps;
     const decision = topics.resolve(f.topic);
     if (!decision.ok) throw new RequestError(decision.code, decision.message);
+    const principal = this.#gate.principal!;
+    if (!principal.permissions.mayPublish(decision.kafkaTopic)) {
+      const message = `"${principal.id}" may not publish to "${f.topic}"`;
+      this.#refused(ErrorCode.PUBLISH_DENIED, message);
+      throw new RequestError(ErrorCode.PUBLISH_DENIED, message);
+    }
     if (!this.deps.kafkaUp()) {
       throw new RequestError(
         ErrorCode.KAFKA_UNAVAILABLE,
@@ -272,6 +361,7 @@ export class Session {
         ...f.headers,
         "eb-message-id": `${this.#clientId}:${f.id}`,
         "eb-client-id": this.#clientId,
+        ...(principal.kind === "anonymous" ? {} : { "eb-principal": principal.id }),
         "eb-node": identity.node,
         "eb-epoch": String(epoch),
         ...(seq === undefined ? {} : { "eb-seq": String(seq) }),
@@ -317,6 +407,7 @@ export class Session {
   async closed(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#gate.stop();
     await this.#subscriptions.stopAll();
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { Delivery, SourceHandle } from "../kafka/types.ts";
 import type { Encoding, MessageFrame, SubscribeMode } from "../protocol/mod.ts";
-import { messageBody } from "../protocol/mod.ts";
+import { ErrorCode, messageBody } from "../protocol/mod.ts";
 
 export interface FlowLimits {
   maxCredit: number;
@@ -30,6 +30,10 @@ export class Subscription {
   #waiting?: { delivery: Delivery; resolve(sent: boolean): void; since: number };
   #poll?: ReturnType<typeof setInterval>;
   #stopped = false;
+  /** Group mode: the partitions Kafka assigned to this member at its last join. */
+  #assigned = new Set<number>();
+  /** Per assigned partition, the highest offset sent to the client: what it may commit up to. */
+  readonly #delivered = new Map<number, bigint>();
 
   constructor(
     readonly sub: string,
@@ -80,6 +84,39 @@ export class Subscription {
     w.resolve(false);
   }
 
+  /** A group join: these partitions are now this subscription's; what was delivered on others is forgotten. */
+  assign(partitions: number[]): void {
+    this.#assigned = new Set(partitions);
+    for (const p of [...this.#delivered.keys()]) if (!this.#assigned.has(p)) this.#delivered.delete(p);
+  }
+
+  /**
+   * Why a commit of `offset` on `partition` is refused, or undefined when it may go to Kafka:
+   * only partitions assigned to this subscription, and only offsets it delivered, so a client
+   * cannot move a group past records nobody received.
+   */
+  mayCommit(partition: number, offset: string): { code: ErrorCode; message: string } | undefined {
+    if (!this.#assigned.has(partition)) {
+      return {
+        code: ErrorCode.PARTITION_NOT_ASSIGNED,
+        message: `partition ${partition} is not assigned to subscription "${this.sub}" (assigned: ${
+          [...this.#assigned].sort((a, b) => a - b).join(", ") || "none"
+        })`,
+      };
+    }
+    const delivered = this.#delivered.get(partition);
+    if (delivered === undefined || BigInt(offset) > delivered) {
+      return {
+        code: ErrorCode.OFFSET_NOT_DELIVERED,
+        message:
+          `offset ${offset} of partition ${partition} was not delivered on subscription "${this.sub}" (${
+            delivered === undefined ? "nothing delivered yet" : `last delivered: ${delivered}`
+          })`,
+      };
+    }
+    return undefined;
+  }
+
   grant(n: number): void {
     this.#credit = Math.min(this.limits.maxCredit, this.#credit + n);
     this.#tryFlush();
@@ -99,6 +136,8 @@ export class Subscription {
 
   #send(d: Delivery): void {
     this.#credit--;
+    const offset = BigInt(d.offset);
+    if (offset > (this.#delivered.get(d.partition) ?? -1n)) this.#delivered.set(d.partition, offset);
     this.hooks.send({ op: "message", sub: this.sub, ...messageBody(this.clientTopic, d, this.encoding) });
   }
 

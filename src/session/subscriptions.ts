@@ -17,6 +17,8 @@ import { asRequestError, RequestError } from "./request_error.ts";
 import type { SessionDeps } from "./deps.ts";
 import { Subscription } from "./subscription.ts";
 import type { Transport } from "./transport.ts";
+import type { Principal } from "../auth/principal.ts";
+import type { SeriesHolder } from "../observability/bounded_series.ts";
 
 /** What the subscriptions need from their connection. */
 export interface SubscriptionsHost {
@@ -29,11 +31,17 @@ export interface SubscriptionsHost {
   refusal(): { code: ErrorCode; message: string } | undefined;
   isClosed(): boolean;
   dropSlowConsumer(sub: string, reason: string): void;
+  /** Who the connection is (known before any frame reaches the subscriptions). */
+  principal(): Principal;
+  /** Logs an authorisation refusal (once per code per connection). */
+  refused(code: ErrorCode, message: string): void;
 }
 
 export class Subscriptions {
   readonly #subs = new Map<string, Subscription | HubSubscription>();
   readonly #commits = new Set<Promise<unknown>>();
+  /** Subscriptions that run a Kafka consumer of their own (limits), each with its lag series. */
+  readonly #consumers = new Map<string, SeriesHolder>();
 
   constructor(readonly host: SubscriptionsHost) {}
 
@@ -69,8 +77,20 @@ export class Subscriptions {
     }
     const decision = topics.resolve(f.topic);
     if (!decision.ok) return this.host.error(decision.code, decision.message, f.id, f.sub);
+    const denied = this.#authorize(f, decision.kafkaTopic);
+    if (denied) {
+      this.host.refused(denied.code, denied.message);
+      return this.host.error(denied.code, denied.message, f.id, f.sub);
+    }
     const slow = config.server.slowConsumer;
     const hub = f.mode === "broadcast" ? this.host.deps.hub : undefined;
+    if (!hub) {
+      const over = this.#takeConsumer(f.sub);
+      if (over) {
+        this.host.refused(over.code, over.message);
+        return this.host.error(over.code, over.message, f.id, f.sub);
+      }
+    }
     const subscription = hub
       ? new HubSubscription(f.sub, f.topic, f.encoding, f.credit, {
         maxCredit: config.server.maxCredit,
@@ -149,9 +169,67 @@ export class Subscriptions {
     } catch (e) {
       subscription.stop();
       this.#subs.delete(f.sub);
+      this.#giveConsumer(f.sub);
       const err = asRequestError(e);
       this.host.error(err.code, err.message, f.id, f.sub);
     }
+  }
+
+  /** Why the principal may not make this subscription, or undefined when it may. */
+  #authorize(f: SubscribeFrame, kafkaTopic: string): { code: ErrorCode; message: string } | undefined {
+    const p = this.host.principal();
+    if (!p.permissions.maySubscribe(kafkaTopic)) {
+      return { code: ErrorCode.SUBSCRIBE_DENIED, message: `"${p.id}" may not subscribe to "${f.topic}"` };
+    }
+    if (f.mode === "group" && !p.permissions.mayJoin(f.group!)) {
+      return { code: ErrorCode.GROUP_DENIED, message: `"${p.id}" may not join group "${f.group}"` };
+    }
+    return undefined;
+  }
+
+  /**
+   * The Kafka group of a group subscription. With auth.namespaceGroups the principal's id
+   * comes first, so two principals naming the same group never share (or steal) its offsets.
+   */
+  #kafkaGroup(group: string): string {
+    const { config } = this.host.deps;
+    const p = this.host.principal();
+    const namespaced = config.auth.namespaceGroups && p.kind !== "anonymous";
+    return config.kafka.consumer.groupPrefix + (namespaced ? `${p.id}.${group}` : group);
+  }
+
+  /**
+   * Counts a Kafka consumer for `sub` against the connection's and the bridge's limits; the
+   * refusal when either is reached. Hub subscribers share one reader and are not counted.
+   */
+  #takeConsumer(sub: string): { code: ErrorCode; message: string } | undefined {
+    const { config, consumers, metrics } = this.host.deps;
+    const perConnection = config.limits.maxConsumersPerConnection;
+    if (perConnection > 0 && this.#consumers.size >= perConnection) {
+      return {
+        code: ErrorCode.TOO_MANY_CONSUMERS,
+        message: `at most ${perConnection} Kafka consumers (group subscriptions, or broadcast ones ` +
+          `without the hub) per connection (limits.maxConsumersPerConnection)`,
+      };
+    }
+    if (consumers && !consumers.tryTake()) {
+      return {
+        code: ErrorCode.BRIDGE_CONSUMERS_FULL,
+        message: `the bridge runs its limit of ${consumers.max} Kafka consumers for clients ` +
+          `(limits.maxConsumers); retry later`,
+      };
+    }
+    this.#consumers.set(sub, metrics.lagSeries.holder());
+    return undefined;
+  }
+
+  /** Gives back `sub`'s consumer, if it had one, and removes its lag series. */
+  #giveConsumer(sub: string): void {
+    const lag = this.#consumers.get(sub);
+    if (!lag) return;
+    this.#consumers.delete(sub);
+    lag.release();
+    this.host.deps.consumers?.give();
   }
 
   /** A Kafka consumer of the subscription's own: group members, and broadcast without the hub. */
@@ -161,7 +239,7 @@ export class Subscriptions {
     subscription: Subscription,
     startOffsets: Record<string, string> | undefined,
   ): Promise<{ handle: SourceHandle; start?: Record<string, string> }> {
-    const { config, catalog, source, metrics } = this.host.deps;
+    const { config, catalog, source } = this.host.deps;
     if (f.from.kind === "timestamp") {
       startOffsets = await catalog.offsetsForTimestamp(kafkaTopic, f.from.timestamp);
     } else if (f.from.kind === "latest" && f.mode === "broadcast") {
@@ -173,7 +251,7 @@ export class Subscriptions {
     }
     const prefix = config.kafka.consumer.groupPrefix;
     const groupId = f.mode === "group"
-      ? prefix + f.group
+      ? this.#kafkaGroup(f.group!)
       : `${prefix}broadcast.${this.host.deps.identity.node}.${crypto.randomUUID()}`;
     // "latest" and "timestamp" pin every partition the topic has: one that appears later is new.
     const newPartitionsFromStart = f.mode === "broadcast" &&
@@ -183,8 +261,9 @@ export class Subscriptions {
       subscription.deliver,
       {
         onLag: (partition, lag) =>
-          metrics.consumerLag.set({ topic: kafkaTopic, partition, group: f.group ?? "" }, lag),
+          this.#consumers.get(f.sub)?.set({ topic: kafkaTopic, partition, group: f.group ?? "" }, lag),
         onFatal: (e) => this.#end(f.sub, `Kafka consumer failed: ${e.message}`),
+        onAssignment: (partitions) => subscription.assign(partitions),
       },
     );
     return { handle, start: f.mode === "broadcast" ? startOffsets : undefined };
@@ -221,6 +300,11 @@ export class Subscriptions {
         f.sub,
       );
     }
+    const refusal = s.mayCommit(f.partition, f.offset);
+    if (refusal) {
+      this.host.refused(refusal.code, refusal.message);
+      return this.host.error(refusal.code, refusal.message, f.id, f.sub);
+    }
     const done = s.handle.commit(f.partition, f.offset);
     this.#commits.add(done);
     try {
@@ -253,6 +337,7 @@ export class Subscriptions {
     if (!s) return;
     this.#subs.delete(sub);
     s.stop();
+    this.#giveConsumer(sub);
     if (s.handle) {
       this.host.deps.metrics.subscriptions.dec();
       await s.handle.stop();

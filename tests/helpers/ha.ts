@@ -42,6 +42,8 @@ export class HaCluster {
     readonly peerPort: (from: string, to: string, toPort: number) => number = (_f, _t, p) => p,
   ) {
     this.dir = Deno.makeTempDirSync({ prefix: "edge-bridge-ha-" });
+    // Heartbeats are signed, as in production (docs/security.md).
+    Deno.writeTextFileSync(this.keyFile, crypto.randomUUID() + crypto.randomUUID() + "\n");
     for (const spec of specs) this.nodes.set(spec.name, { spec, port: freePort(), hbPort: freePort() });
   }
 
@@ -49,6 +51,16 @@ export class HaCluster {
     const n = this.nodes.get(name);
     if (!n) throw new Error(`no node ${name}`);
     return n;
+  }
+
+  /** The pair's shared heartbeat key (ha.heartbeat.keyFile). */
+  get keyFile(): string {
+    return `${this.dir}/heartbeat.key`;
+  }
+
+  /** The pair id the nodes run with. */
+  get pairId(): string {
+    return "test-" + this.dir.split("-").pop();
   }
 
   hbPort(name: string): number {
@@ -76,7 +88,8 @@ export class HaCluster {
       env: { EDGE_BRIDGE_NODE_ID: name },
       set: [
         `ha.mode=${this.mode}`,
-        "ha.pairId=test-" + this.dir.split("-").pop(),
+        `ha.pairId=${this.pairId}`,
+        `ha.heartbeat.keyFile=${this.keyFile}`,
         `ha.priority=${n.spec.priority}`,
         `ha.advertisedUrl=${this.url(name)}`,
         `ha.dataDir=${this.dir}/data-${name}`,

@@ -54,8 +54,16 @@ const root = new URL("../../", import.meta.url).pathname;
 
 /** A broker of the test's own, for tests that stop and restart Kafka. */
 export class OwnBroker {
-  /** proxyPorts: extra listeners advertised at these ports, for TcpProxy instances (see kafka.sh). */
-  constructor(readonly port: number, readonly proxyPorts: number[] = []) {}
+  /**
+   * proxyPorts: extra listeners advertised at these ports, for TcpProxy instances (see kafka.sh).
+   * saslSslPort: a SASL_SSL listener there, needing a client certificate (files in `tlsDir`).
+   */
+  constructor(readonly port: number, readonly proxyPorts: number[] = [], readonly saslSslPort?: number) {}
+
+  /** Where kafka.sh put ca.crt, client.crt and client.key for the SASL_SSL listener. */
+  get tlsDir(): string {
+    return `${root}.kafka/${this.port}/tls`;
+  }
 
   /** Where a client behind proxy i must send its traffic (the listener the proxy forwards to). */
   proxyTarget(i: number): number {
@@ -74,6 +82,7 @@ export class OwnBroker {
         "--port",
         String(this.port),
         ...(this.proxyPorts.length ? ["--proxy-ports", this.proxyPorts.join(",")] : []),
+        ...(this.saslSslPort ? ["--sasl-ssl-port", String(this.saslSslPort)] : []),
       ],
       stdout: "piped",
       stderr: "piped",

@@ -32,8 +32,9 @@ export class TestClient {
     });
   }
 
-  static async connect(url: string): Promise<TestClient> {
-    const ws = new WebSocket(url);
+  /** `socket`: an already-opening socket with options Deno's lacks (e.g. npm:ws with a CA for wss://). */
+  static async connect(url: string, socket?: WebSocket): Promise<TestClient> {
+    const ws = socket ?? new WebSocket(url);
     const c = new TestClient(ws);
     await new Promise<void>((res, rej) => {
       ws.addEventListener("open", () => res(), { once: true });

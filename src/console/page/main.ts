@@ -63,6 +63,7 @@ try {
 
 const urlsInput = byId<HTMLTextAreaElement>("urls");
 const clientIdInput = byId<HTMLInputElement>("client-id");
+const tokenInput = byId<HTMLInputElement>("token");
 const connectButton = byId<HTMLButtonElement>("connect");
 const disconnectButton = byId<HTMLButtonElement>("disconnect");
 const connectError = byId("connect-error");
@@ -104,6 +105,7 @@ function setConnected(connected: boolean): void {
   disconnectButton.disabled = !connected;
   urlsInput.disabled = connected;
   clientIdInput.disabled = connected;
+  tokenInput.disabled = connected;
 }
 
 byId<HTMLFormElement>("connect-form").addEventListener("submit", async (e) => {
@@ -113,7 +115,9 @@ byId<HTMLFormElement>("connect-form").addEventListener("submit", async (e) => {
   try {
     const urls = parseUrls(urlsInput.value);
     const clientId = clientIdInput.value.trim() || undefined;
-    c = new sdk.EdgeBridgeClient({ urls, clientId });
+    // The token goes in the first frame, never in the URL (which may end up in logs).
+    const token = tokenInput.value.trim() || undefined;
+    c = new sdk.EdgeBridgeClient({ urls, clientId, token });
     log("info", `connecting to ${urls.join(", ")}`);
   } catch (err) {
     showError(connectError, err);

@@ -87,14 +87,17 @@ export class KafkajsCatalog implements KafkaCatalog {
   }
 
   /** The topic's limits (its own, or the broker defaults it inherits); undefined when Kafka will not say. */
-  async #topicConfigs(name: string): Promise<Map<string, string> | undefined> {
+  async #topicConfigs(
+    name: string,
+    configNames = ["max.message.bytes", "cleanup.policy"],
+  ): Promise<Map<string, string> | undefined> {
     try {
       const admin = await this.#ready();
       const res = await admin.describeConfigs({
         resources: [{
           type: ConfigResourceTypes.TOPIC,
           name,
-          configNames: ["max.message.bytes", "cleanup.policy"],
+          configNames,
         }],
         includeSynonyms: false,
       });
@@ -132,11 +135,19 @@ export class KafkajsCatalog implements KafkaCatalog {
     }
   }
 
-  async ensureTopic(name: string, partitions: number, configs: Record<string, string>): Promise<void> {
+  async ensureTopic(
+    name: string,
+    partitions: number,
+    configs: Record<string, string>,
+  ): Promise<Record<string, string>> {
     try {
       const admin = await this.#ready();
       // Asked first: kafkajs logs an error for creating a topic that exists.
-      if ((await admin.listTopics()).includes(name)) return;
+      if ((await admin.listTopics()).includes(name)) {
+        // Found, not made here: the caller checks what matters (this never alters a topic).
+        const found = await this.#topicConfigs(name, Object.keys(configs));
+        return Object.fromEntries(found ?? []);
+      }
       // false when another node created it a moment ago: nothing to do either.
       await admin.createTopics({
         waitForLeaders: true,
@@ -146,6 +157,7 @@ export class KafkajsCatalog implements KafkaCatalog {
           configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
         }],
       });
+      return configs;
     } catch (e) {
       throw classify(e);
     }

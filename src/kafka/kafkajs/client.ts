@@ -1,8 +1,9 @@
 /** Builds the kafkajs client with its logs routed into pino. */
 import process from "node:process";
-import { Kafka, logLevel as KafkaLogLevel } from "kafkajs";
+import { Kafka, logLevel as KafkaLogLevel, type SASLOptions } from "kafkajs";
 import type { Config } from "../../config/schema.ts";
 import type { Logger } from "../../observability/logger.ts";
+import type { KafkaSasl, KafkaSecurity } from "../security.ts";
 import { installVarintShim } from "./varint_shim.ts";
 
 /**
@@ -18,17 +19,37 @@ function quietKnownWarnings(log: Logger): void {
   });
 }
 
-export function createKafka(config: Config["kafka"], log: Logger): Kafka {
+/** kafkajs types each mechanism's options apart. */
+function saslOptions(sasl: KafkaSasl | undefined): SASLOptions | undefined {
+  if (!sasl) return undefined;
+  const { username, password } = sasl;
+  switch (sasl.mechanism) {
+    case "plain":
+      return { mechanism: "plain", username, password };
+    case "scram-sha-256":
+      return { mechanism: "scram-sha-256", username, password };
+    case "scram-sha-512":
+      return { mechanism: "scram-sha-512", username, password };
+  }
+}
+
+export function createKafka(config: Config["kafka"], log: Logger, security: KafkaSecurity = {}): Kafka {
   quietKnownWarnings(log);
   if (!installVarintShim()) {
     log.warn("kafkajs is not the version the varint shim was written for; encoding as shipped");
   }
   const kafkaLog = log.child({ component: "kafkajs" });
+  if (security.sasl?.mechanism === "plain" && !security.tls) {
+    log.warn("kafka.sasl.mechanism is plain without kafka.tls: the password crosses the network in clear");
+  }
   return new Kafka({
     clientId: config.clientId,
     brokers: config.brokers,
     connectionTimeout: config.connectionTimeoutMs,
     requestTimeout: config.requestTimeoutMs,
+    // kafkajs hands `ssl` to tls.connect; the host name is checked against the broker's certificate.
+    ssl: security.tls ? { ...security.tls } : undefined,
+    sasl: saslOptions(security.sasl),
     // Short backoff so that service resumes within about a second of Kafka returning.
     retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 5 },
     logLevel: KafkaLogLevel.WARN,

@@ -111,7 +111,16 @@ export class KafkajsProducerLane implements ProducerLane {
         const extra = companion?.(batches, baseOffsets(batches, results)) ?? [];
         // A second produce in the same transaction: it commits (or aborts) with the first.
         if (extra.length > 0) {
-          await tx.sendBatch({ ...request, topicMessages: toTopicMessages(extra) });
+          await tx.sendBatch({ ...request, topicMessages: toTopicMessages(extra) }).catch((e) => {
+            // The companion's topic is the bridge's own: its refusal is not about the client's records.
+            const f = classify(e);
+            throw f.kind === "unknown_topic" || f.kind === "bad_partition" || f.kind === "rejected"
+              ? new KafkaFailure(
+                "unavailable",
+                `the transaction's companion records were refused: ${f.message}`,
+              )
+              : f;
+          });
         }
       } catch (e) {
         // Never committed, so never visible to read_committed readers (the bridge's own, kcat's

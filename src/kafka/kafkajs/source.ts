@@ -82,6 +82,11 @@ export class KafkajsSource implements KafkaSource {
     const position = new Map<number, string>(
       Object.entries(opts.startOffsets ?? {}).map(([p, o]) => [Number(p), o]),
     );
+    if (opts.mode === "group") {
+      consumer.on(consumer.events.GROUP_JOIN, (ev) => {
+        events.onAssignment?.((ev.payload.memberAssignment as Record<string, number[]>)[opts.topic] ?? []);
+      });
+    }
     if (opts.mode === "broadcast") {
       this.#seekOnEveryJoin(consumer, opts.topic, position, opts.newPartitionsFromStart ?? false);
     } else if (opts.startOffsets) this.#seekOnFirstJoin(consumer, opts.topic, opts.startOffsets);

@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { ErrorCode } from "../protocol/mod.ts";
+import { type JwtOptions, JwtVerifier } from "./jwt.ts";
+import { testSigner } from "./test_tokens.ts";
+
+const base: JwtOptions = {
+  algorithms: ["HS256", "RS256", "ES256", "EdDSA"],
+  publicKeys: [],
+  jwksCacheMs: 60_000,
+  audience: "edge-bridge",
+  clockToleranceSec: 0,
+  permissionsClaim: "edge-bridge",
+};
+const claims = { sub: "alice", "edge-bridge": { publish: ["orders"], subscribe: ["orders"], groups: ["g"] } };
+
+for (const alg of ["HS256", "RS256", "ES256", "EdDSA"] as const) {
+  Deno.test(`jwt: ${alg} from a key file verifies; wrong key, audience and expiry are refused by code`, async () => {
+    const signer = await testSigner(alg);
+    const other = await testSigner(alg);
+    const keys = alg === "HS256"
+      ? { secret: new TextEncoder().encode(signer.secret) }
+      : { publicKeys: [signer.publicPem!] };
+    const v = await JwtVerifier.create({ ...base, ...keys });
+    const good = await v.verify(await signer.sign(claims, { expiresIn: "5m", audience: "edge-bridge" }));
+    assert.ok(good.ok, JSON.stringify(good));
+    assert.equal(good.principal.id, "alice");
+    assert.equal(good.principal.kind, "jwt");
+    assert.ok(good.principal.permissions.mayPublish("orders"));
+    assert.ok(!good.principal.permissions.mayPublish("payments"));
+    assert.ok(good.principal.expiresAt! > Date.now());
+
+    const forged = await v.verify(await other.sign(claims, { expiresIn: "5m", audience: "edge-bridge" }));
+    assert.deepEqual([forged.ok, !forged.ok && forged.code], [false, ErrorCode.AUTH_INVALID]);
+    const wrongAud = await v.verify(await signer.sign(claims, { expiresIn: "5m", audience: "billing" }));
+    assert.deepEqual([wrongAud.ok, !wrongAud.ok && wrongAud.code], [false, ErrorCode.AUTH_CLAIMS]);
+    const expired = await v.verify(
+      await signer.sign(claims, { expiresIn: Math.floor(Date.now() / 1000) - 10, audience: "edge-bridge" }),
+    );
+    assert.deepEqual([expired.ok, !expired.ok && expired.code], [false, ErrorCode.AUTH_EXPIRED]);
+    const noExp = await v.verify(await signer.sign(claims, { audience: "edge-bridge" }));
+    assert.deepEqual([noExp.ok, !noExp.ok && noExp.code], [false, ErrorCode.AUTH_CLAIMS], "exp is required");
+  });
+}
+
+Deno.test("jwt: an algorithm not configured is refused, and so is a malformed permissions claim", async () => {
+  const rs = await testSigner("RS256");
+  const v = await JwtVerifier.create({ ...base, algorithms: ["RS256"], publicKeys: [rs.publicPem!] });
+  const hs = await testSigner("HS256");
+  const r = await v.verify(await hs.sign(claims, { expiresIn: "5m", audience: "edge-bridge" }));
+  assert.deepEqual([r.ok, !r.ok && r.code], [false, ErrorCode.AUTH_INVALID]);
+  const bad = await v.verify(
+    await rs.sign({ sub: "a", "edge-bridge": { publish: "x" } }, {
+      expiresIn: "5m",
+      audience: "edge-bridge",
+    }),
+  );
+  assert.deepEqual([bad.ok, !bad.ok && bad.code], [false, ErrorCode.AUTH_CLAIMS]);
+  const garbage = await v.verify("not.a.jwt");
+  assert.deepEqual([garbage.ok, !garbage.ok && garbage.code], [false, ErrorCode.AUTH_INVALID]);
+});
+
+Deno.test("jwt: keys from a JWKS URL, fetched once and cached; an unreachable JWKS is AUTH_UNAVAILABLE", async () => {
+  const es = await testSigner("ES256");
+  let fetches = 0;
+  const server = createServer((_req, res) => {
+    fetches++;
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ keys: [{ ...es.jwk, kid: "k1", alg: "ES256", use: "sig" }] }));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const v = await JwtVerifier.create({ ...base, jwksUrl: `http://127.0.0.1:${port}/jwks.json` });
+    for (let i = 0; i < 3; i++) {
+      const r = await v.verify(
+        await es.sign(claims, { expiresIn: "5m", audience: "edge-bridge", kid: "k1" }),
+      );
+      assert.ok(r.ok, JSON.stringify(r));
+    }
+    assert.equal(fetches, 1, "the JWKS is cached");
+    const other = await testSigner("ES256");
+    const r = await v.verify(
+      await other.sign(claims, { expiresIn: "5m", audience: "edge-bridge", kid: "k9" }),
+    );
+    assert.deepEqual([r.ok, !r.ok && r.code], [false, ErrorCode.AUTH_INVALID]);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+  const down = await JwtVerifier.create({ ...base, jwksUrl: `http://127.0.0.1:${port}/jwks.json` });
+  const r = await down.verify(await es.sign(claims, { expiresIn: "5m", audience: "edge-bridge", kid: "k1" }));
+  assert.deepEqual([r.ok, !r.ok && r.code], [false, ErrorCode.AUTH_UNAVAILABLE]);
+});

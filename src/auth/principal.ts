@@ -1,0 +1,22 @@
+/** Who is on the other end of a connection, as authentication established it. */
+import type { ErrorCode } from "../protocol/mod.ts";
+import type { Permissions } from "./permissions.ts";
+
+export interface Principal {
+  /** The JWT's `sub`, the API key's id, or "anonymous". */
+  readonly id: string;
+  readonly kind: "anonymous" | "jwt" | "api-key";
+  readonly permissions: Permissions;
+  /** When the credential stops being valid (ms since the epoch); absent: never. */
+  readonly expiresAt?: number;
+}
+
+export type AuthOutcome =
+  | { ok: true; principal: Principal }
+  | { ok: false; code: ErrorCode; message: string };
+
+/** Hosts that only this machine can reach: there, anonymous access is the default. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}

@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { ApiKeyStore } from "../auth/api_keys.ts";
+
+const main = new URL("../../main.ts", import.meta.url).pathname;
+
+async function hashKey(args: string[], stdin?: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", "--allow-sys=hostname", main, "hash-key", ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  if (stdin !== undefined) await writer.write(new TextEncoder().encode(stdin));
+  await writer.close();
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("hash-key: hashes the key on stdin; the hash finds that key", async () => {
+  const r = await hashKey([], "ebk_from-stdin\n");
+  assert.equal(r.code, 0, r.stderr);
+  const hash = r.stdout.trim();
+  assert.match(hash, /^sha256:[0-9a-f]{64}$/);
+  const store = new ApiKeyStore([{ id: "a", hash, revoked: false }]);
+  assert.equal((await store.find("ebk_from-stdin"))?.id, "a");
+});
+
+Deno.test("hash-key: --generate --scrypt --id prints the key once and a ready entry", async () => {
+  const r = await hashKey(["--generate", "--scrypt", "--id", "sensor"]);
+  assert.equal(r.code, 0, r.stderr);
+  const key = /^key: +(ebk_\S+)$/m.exec(r.stdout)![1];
+  const hash = /hash: "(scrypt:[^"]+)"/.exec(r.stdout)![1];
+  assert.match(r.stdout, /- id: sensor/);
+  const store = new ApiKeyStore([{ id: "sensor", hash, revoked: false }]);
+  assert.equal((await store.find(key))?.id, "sensor");
+});
+
+Deno.test("hash-key: no key, or a bad --id, is a usage error (exit 2); --help exits 0", async () => {
+  assert.equal((await hashKey([], "")).code, 2);
+  assert.match((await hashKey(["--id", "a b"])).stderr, /--id must be/);
+  const help = await hashKey(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: edge-bridge hash-key/);
+});
