@@ -335,6 +335,14 @@ async function authenticator(config: Config, log: Logger): Promise<Authenticator
       "no JWT keys and no API keys are configured and anonymous access is off: every connection will be refused",
     );
   }
+  if (auth.jwt && !a.jwt.audience) {
+    log.warn(
+      { issuer: a.jwt.issuer },
+      "auth.jwt.audience is not set: a JWT these keys signed for any other service is accepted here too",
+    );
+  }
+  const anonymous = auth.anonymousWarning;
+  if (anonymous) log.warn({ anonymous: a.anonymous, host: config.server.host }, anonymous);
   return auth;
 }
 

@@ -317,3 +317,260 @@ Deno.test("auth: the SDK passes a token (frame or subprotocol), refreshes it, an
     await Deno.remove(s.dir, { recursive: true });
   }
 });
+
+/** The Kafka group's committed offset on partition 0 of `topic` (read with an admin client). */
+async function groupOffset(groupId: string, topic: string): Promise<string | undefined> {
+  const kafka = new Kafka({
+    clientId: "auth-test",
+    brokers: brokers().split(","),
+    logLevel: logLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return offsets.partitions.find((p) => p.partition === 0)?.offset;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** A bridge that serves anonymous connections and API keys side by side (mixed mode). */
+async function mixedBridge(topic: string, keys: { id: string; key: string }[]) {
+  const dir = await Deno.makeTempDir({ prefix: "eb-auth-mixed-" });
+  const apiKeys = await Promise.all(keys.map(async (k) => ({
+    id: k.id,
+    hash: await hashApiKey(k.key),
+    publish: [topic],
+    subscribe: [topic],
+    groups: ["*"],
+  })));
+  const config = {
+    auth: {
+      anonymous: "enabled",
+      anonymousPermissions: { publish: [topic], subscribe: [topic], groups: ["*"] },
+      apiKeys,
+    },
+  };
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+  const bridge = await BridgeProcess.start({ env: { EDGE_BRIDGE_CONFIG: `${dir}/config.json` } });
+  return { bridge, dir };
+}
+
+/** Reads `count` messages on a group subscription from the start, then commits the last one. */
+async function consumeAndCommit(
+  c: TestClient,
+  topic: string,
+  group: string,
+  count: number,
+): Promise<Frame[]> {
+  const sub = await c.subscribe(topic, { mode: "group", group, from: "earliest", credit: count });
+  const got = await c.waitForCount((f) => f.op === "message" && f.sub === sub.sub, count, 30_000);
+  const committed = await c.request({ op: "commit", sub: sub.sub, partition: 0, offset: got.at(-1)!.offset });
+  assert.equal(committed.op, "committed", JSON.stringify(committed));
+  return got;
+}
+
+Deno.test("auth: an anonymous connection cannot pass for a principal: clientId, eb-* headers, groups", async (t) => {
+  const topic = uniqueTopic("auth-anon");
+  await createTopics([{ name: topic, partitions: 1 }]);
+  const ALICE_KEY = "ebk_alice-key-for-tests-0123456789abcdef";
+  const { bridge, dir } = await mixedBridge(topic, [{ id: "alice", key: ALICE_KEY }]);
+  const anon = await connect(bridge.url);
+  try {
+    assert.equal(anon.welcome?.principal.kind, "anonymous");
+    await t.step("an anonymous hello as a principal's clientId is CLIENT_ID_DENIED", async () => {
+      for (const clientId of ["alice", "alice.sensor-1", "dev-1"]) {
+        const r = await anon.request({ op: "hello", clientId });
+        assert.deepEqual([r.op, r.code], ["error", "CLIENT_ID_DENIED"], clientId);
+      }
+      const ok = await anon.request({ op: "hello", clientId: "anonymous.dev-1" });
+      assert.equal(ok.op, "hello_ok");
+    });
+    await t.step(
+      "a publish carrying an eb-* header is BAD_FIELD; records of anonymous name no principal",
+      async () => {
+        for (const name of ["eb-principal", "EB-Client-Id"]) {
+          const r = await anon.publish(topic, "forged", { partition: 0, headers: { [name]: "alice" } });
+          assert.deepEqual([r.op, r.code], ["nack", "BAD_FIELD"], name);
+          assert.match(r.message, new RegExp(`header "${name}" is reserved`));
+        }
+        assert.equal(
+          (await anon.publish(topic, "honest", { partition: 0, headers: { trace: "t" } })).op,
+          "ack",
+        );
+        const [record] = await kcatRead(topic, brokers(), 1);
+        assert.equal(record.payload, "honest", "the forged publishes were not written");
+        assert.equal(record.headers["eb-principal"], undefined);
+        assert.equal(record.headers["eb-client-id"], "anonymous.dev-1");
+        assert.equal(record.headers.trace, "t");
+      },
+    );
+    await t.step("an anonymous group named after a principal's is its own Kafka group", async () => {
+      await kcatProduce(topic, ["m1", "m2"], { partition: 0 }); // offsets 1 and 2
+      const alice = await connect(bridge.url, ALICE_KEY);
+      try {
+        assert.equal((await alice.request({ op: "hello", clientId: "alice.reader" })).op, "hello_ok");
+        const got = await consumeAndCommit(alice, topic, "g-1", 3);
+        assert.deepEqual(got.map((m) => m.offset), ["0", "1", "2"]);
+      } finally {
+        await alice.close();
+      }
+      assert.equal(await groupOffset("edge-bridge.alice.g-1", topic), "3");
+      // Before: the anonymous group "alice.g-1" was Kafka group edge-bridge.alice.g-1, alice's own, and
+      // started at her committed offset 3; now it is a group of its own that starts from the beginning.
+      const got = await consumeAndCommit(anon, topic, "alice.g-1", 1);
+      assert.deepEqual(got.map((m) => m.offset), ["0"]);
+      assert.equal(await groupOffset("edge-bridge.anonymous.alice.g-1", topic), "1");
+      assert.equal(await groupOffset("edge-bridge.alice.g-1", topic), "3", "alice's offsets untouched");
+    });
+  } finally {
+    await anon.close();
+    assert.equal(await bridge.stop(), 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("auth: principals whose ids differ by a dot never share clientIds or Kafka groups", async (t) => {
+  const topic = uniqueTopic("auth-dots");
+  await createTopics([{ name: topic, partitions: 1 }]);
+  const KEY_A = "ebk_key-of-a-for-tests-0123456789abcdef";
+  const KEY_AB = "ebk_key-of-a-b-for-tests-0123456789abcdef";
+  const { bridge, dir } = await mixedBridge(topic, [{ id: "a", key: KEY_A }, { id: "a.b", key: KEY_AB }]);
+  const a = await connect(bridge.url, KEY_A);
+  const ab = await connect(bridge.url, KEY_AB);
+  try {
+    assert.deepEqual([a.welcome?.principal.id, ab.welcome?.principal.id], ["a", "a.b"]);
+    await t.step("clientIds: a.b's are a%2Eb and a%2Eb.*; a cannot take them", async () => {
+      const plain = await ab.request({ op: "hello", clientId: "a.b" });
+      assert.deepEqual([plain.op, plain.code], ["error", "CLIENT_ID_DENIED"]);
+      assert.match(plain.message, /use "a%2Eb" or "a%2Eb\.<anything>"/);
+      assert.equal((await a.request({ op: "hello", clientId: "a%2Eb.s1" })).code, "CLIENT_ID_DENIED");
+      assert.equal((await ab.request({ op: "hello", clientId: "a%2Eb.s1" })).op, "hello_ok");
+      assert.equal((await a.request({ op: "hello", clientId: "a.s1" })).op, "hello_ok");
+    });
+    await t.step("group b.x of a and group x of a.b are two Kafka groups", async () => {
+      await kcatProduce(topic, ["r0", "r1", "r2"], { partition: 0 });
+      await consumeAndCommit(a, topic, "b.x", 1);
+      // Before, both were edge-bridge.a.b.x: a.b's subscription would have started at a's offset 1.
+      const got = await consumeAndCommit(ab, topic, "x", 2);
+      assert.deepEqual(got.map((m) => m.offset), ["0", "1"]);
+      assert.equal(await groupOffset("edge-bridge.a.b.x", topic), "1");
+      assert.equal(await groupOffset("edge-bridge.a%2Eb.x", topic), "2");
+    });
+  } finally {
+    await Promise.all([a.close(), ab.close()]);
+    assert.equal(await bridge.stop(), 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Connects with request headers Deno's WebSocket lets a client add (a proxy's X-Forwarded-For). */
+function connectWith(url: string, headers: Record<string, string>, token?: string, first?: Frame) {
+  const protocols = token ? ["edge-bridge.v1", `bearer.${token}`] : [];
+  // Deno's WebSocket takes headers in its options (not in the DOM's type).
+  const ws = new WebSocket(url, { protocols, headers } as unknown as string[]);
+  if (first) ws.addEventListener("open", () => ws.send(JSON.stringify(first)), { once: true });
+  return TestClient.connect(url, ws);
+}
+
+async function bridgeRss(bridge: BridgeProcess): Promise<number> {
+  const text = await (await fetch(`${bridge.httpUrl}/metrics`)).text();
+  return Number(
+    text.split("\n").find((l) => l.startsWith('edge_bridge_memory_bytes{kind="rss"}'))!.split(" ")[1],
+  );
+}
+
+Deno.test("auth: by default (loopback) a connection through a proxy is not anonymous; a local one is", async () => {
+  const bridge = await BridgeProcess.start();
+  try {
+    const hello = { op: "hello", clientId: "x" };
+    const proxyHeaders: Record<string, string>[] = [
+      { "X-Forwarded-For": "203.0.113.9" },
+      { "X-Real-IP": "203.0.113.9" },
+      { "Forwarded": "for=203.0.113.9;proto=https" },
+    ];
+    for (const header of proxyHeaders) {
+      const proxied = await connectWith(bridge.url, header, undefined, hello);
+      assert.deepEqual(await refusal(proxied), ["AUTH_REQUIRED", 4401], Object.keys(header)[0]);
+    }
+    const local = await connectWith(bridge.url, {});
+    assert.deepEqual(local.welcome?.principal, { id: "anonymous", kind: "anonymous" });
+    await local.close();
+    const warned = bridge.logs(/may publish, subscribe, groups on "\*".*auth\.anonymous: disabled/);
+    assert.equal(warned.length, 1, "warned once at start");
+    assert.equal(warned[0].level, "warn");
+  } finally {
+    assert.equal(await bridge.stop(), 0);
+  }
+});
+
+Deno.test("auth: a flood of bad API keys stays bounded; failures are limited per client address", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "eb-auth-flood-" });
+  const GOOD = "person.chosen-words";
+  await Deno.writeTextFile(
+    `${dir}/config.json`,
+    JSON.stringify({
+      auth: {
+        anonymous: "disabled",
+        apiKeys: [{ id: "person", hash: await hashApiKey("chosen-words", "scrypt"), publish: ["*"] }],
+      },
+    }),
+  );
+  const bridge = await BridgeProcess.start({ env: { EDGE_BRIDGE_CONFIG: `${dir}/config.json` } });
+  try {
+    await t.step(
+      "3 x 256 bad keys at once: each refused (invalid or busy), memory bounded, then served",
+      async () => {
+        const before = await bridgeRss(bridge);
+        const codes = new Map<string, number>();
+        for (let round = 0; round < 3; round++) {
+          // From loopback without a proxy header: not rate-limited, so only the scrypt bound holds the cost.
+          const clients = await Promise.all(
+            Array.from({ length: 256 }, (_, i) => connect(bridge.url, `person.wrong-${round}-${i}`)),
+          );
+          for (const [code, close] of await Promise.all(clients.map(refusal))) {
+            assert.equal(close, 4401);
+            codes.set(code, (codes.get(code) ?? 0) + 1);
+          }
+        }
+        const grownMB = ((await bridgeRss(bridge)) - before) / 1e6;
+        console.log(`codes ${JSON.stringify(Object.fromEntries(codes))}; RSS grew ${grownMB.toFixed(1)} MB`);
+        assert.deepEqual(
+          [...codes.keys()].filter((c) => c !== "AUTH_INVALID" && c !== "AUTH_UNAVAILABLE"),
+          [],
+        );
+        // Every scrypt run at once (before the bound), 128 bad keys took the RSS to 751 MB. Two at a time
+        // take 32 MiB; the allocator keeps some freed scrypt memory per thread, hence the margin.
+        assert.ok(grownMB < 300, `RSS grew ${grownMB.toFixed(1)} MB`);
+        const good = await connect(bridge.url, GOOD);
+        assert.deepEqual(good.welcome?.principal, { id: "person", kind: "api-key" });
+        await good.close();
+      },
+    );
+    await t.step(
+      "behind a proxy: the client it names is refused AUTH_RATE_LIMITED after 10 failures",
+      async () => {
+        const from = (ip: string) => ({ "X-Forwarded-For": ip });
+        for (let i = 0; i < 10; i++) {
+          const c = await connectWith(bridge.url, from("203.0.113.7"), `person.wrong-${i}`);
+          assert.deepEqual(await refusal(c), ["AUTH_INVALID", 4401], `attempt ${i + 1}`);
+        }
+        const limited = await connectWith(bridge.url, from("203.0.113.7"), GOOD);
+        assert.deepEqual(await refusal(limited), ["AUTH_RATE_LIMITED", 4401], "even the good key, unchecked");
+        const error = limited.frames.find((f) => f.op === "error")!;
+        assert.equal(error.retryable, true);
+        assert.match(
+          error.message,
+          /too many failed authentications from 203\.0\.113\.7; try again in \d+ s/,
+        );
+        const other = await connectWith(bridge.url, from("203.0.113.8"), GOOD);
+        assert.equal(other.welcome?.principal.id, "person", "another client of the proxy is served");
+        await other.close();
+      },
+    );
+  } finally {
+    assert.equal(await bridge.stop(), 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});

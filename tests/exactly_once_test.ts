@@ -112,6 +112,50 @@ Deno.test("exactly-once: malformed or misplaced sequence fields are refused with
   }
 });
 
+Deno.test("exactly-once: a resent seq is authorised first, and one reused for another topic is SEQ_REUSED", async () => {
+  const [topic, other, denied] = [uniqueTopic("eo-a"), uniqueTopic("eo-b"), uniqueTopic("eo-denied")];
+  await createTopics([{ name: topic, partitions: 1 }, { name: other, partitions: 1 }, {
+    name: denied,
+    partitions: 1,
+  }]);
+  const bridge = await BridgeProcess.start({
+    set: [`auth.anonymousPermissions.publish=${topic},${other}`],
+  });
+  try {
+    const c = await bridge.connect();
+    await hello(c, "dev-reuse");
+    const first = await publish(c, topic, 1);
+    assert.equal(first.op, "ack", JSON.stringify(first));
+    // Before: a resend was acked from the table before the permission check, with the first
+    // write's position echoed under whatever topic the resend named.
+    const notAllowed = await publish(c, denied, 1);
+    assert.deepEqual(
+      [notAllowed.op, notAllowed.code],
+      ["nack", "PUBLISH_DENIED"],
+      JSON.stringify(notAllowed),
+    );
+    const elsewhere = await publish(c, other, 1);
+    assert.deepEqual([elsewhere.op, elsewhere.code, elsewhere.retryable], ["nack", "SEQ_REUSED", false]);
+    assert.equal(
+      elsewhere.message,
+      `seq 1 was already used for a record to topic "${topic}"; this one (to ` +
+        `"${other}") was not written: number each record with a seq of its own`,
+    );
+    const resend = await publish(c, topic, 1);
+    assert.deepEqual([resend.op, resend.duplicate, resend.offset], ["ack", true, first.offset]);
+    // A seq refused before Kafka is not left in flight: the next copy is written, not PUBLISH_IN_FLIGHT.
+    assert.equal((await publish(c, denied, 2)).code, "PUBLISH_DENIED");
+    const second = await publish(c, topic, 2);
+    assert.deepEqual([second.op, second.duplicate], ["ack", undefined]);
+    assert.deepEqual(sequences(await kcatRead(topic, undefined, 2)), ["dev-reuse#1", "dev-reuse#2"]);
+    assert.equal((await kcatRead(other)).length, 0, "nothing written to the other topic");
+    assert.equal((await kcatRead(denied)).length, 0, "nothing written to the denied topic");
+    await c.close();
+  } finally {
+    await bridge.stop();
+  }
+});
+
 for (const mode of ["file-lock", "heartbeat"] as const) {
   Deno.test(`exactly-once (${mode}): the new live answers resends of what the old live wrote`, async () => {
     const topic = uniqueTopic(`eo-ha-${mode}`);

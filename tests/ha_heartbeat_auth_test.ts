@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import { createHmac } from "node:crypto";
-import { type Beat, encodeBeat, newBootId } from "../src/ha/beat.ts";
+import { type Beat, BEAT_VERSION, decodeBeat, encodeBeat } from "../src/ha/beat.ts";
 import { freePort, HaCluster } from "./helpers/ha.ts";
 import { UdpRelay } from "./helpers/udp_relay.ts";
 
@@ -19,6 +19,8 @@ async function rejected(ha: HaCluster, node: string): Promise<Record<string, num
   }
   return out;
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function udpSocket(address: string): Promise<dgram.Socket> {
   const s = dgram.createSocket("udp4");
@@ -59,9 +61,9 @@ Deno.test("ha heartbeat auth: forged, malformed, off-address and replayed beats 
     assert.ok(relay!.recorded.length >= 2, `recorded ${relay!.recorded.length} beats`);
 
     const lie = (over: Partial<Beat> = {}): Beat => ({
-      v: 2,
+      v: BEAT_VERSION,
       pair: ha.pairId,
-      boot: newBootId(),
+      incarnation: Number.MAX_SAFE_INTEGER,
       seq: 1,
       node: "evil",
       priority: 1000,
@@ -130,5 +132,126 @@ Deno.test("ha heartbeat auth: forged, malformed, off-address and replayed beats 
     await relay?.close();
     local.close();
     foreign.close();
+  }
+});
+
+Deno.test("ha heartbeat auth: a's beats from an older incarnation, replayed to a restarted b, change nothing", async () => {
+  let relay: UdpRelay | undefined;
+  const ha = new HaCluster(
+    "heartbeat",
+    [
+      { name: "a", priority: 200, set: ["ha.failoverOnShutdown=false"] }, // its stop says "paused"
+      { name: "b", priority: 100 },
+    ],
+    [],
+    (from, _to, toPort) => {
+      if (from !== "a") return toPort;
+      relay ??= new UdpRelay(freePort(), toPort); // a -> b through a relay that records a's beats
+      return relay.listenPort;
+    },
+  );
+  const local = await udpSocket("127.0.0.1"); // a configured peer's address, as a spoofed source would be
+  const key = new TextEncoder().encode(Deno.readTextFileSync(ha.keyFile).trim());
+  const send = (data: Uint8Array, port: number) =>
+    new Promise<void>((r) => local.send(data, port, "127.0.0.1", () => r()));
+  const incarnationFile = `${ha.dir}/data-b/incarnation-${ha.pairId}-b.json`;
+  try {
+    ha.peerPort("a", "b", ha.hbPort("b"));
+    await relay!.start();
+    await Promise.all([ha.start("a"), ha.start("b")]);
+    await ha.waitRole("a", "live");
+    await ha.waitRole("b", "backup");
+
+    // Record one whole incarnation of a: live, then stopped without failover ("paused").
+    relay!.recording = true;
+    await sleep(1000);
+    await ha.stop("a");
+    relay!.recording = false;
+    const old = relay!.recorded.splice(0);
+    const oldBeats = old.map((d) => decodeBeat(d, key, ha.pairId)).flatMap((d) => d.ok ? [d.beat] : []);
+    assert.equal(oldBeats.length, old.length, "a's recorded beats are genuine");
+    assert.ok(oldBeats.some((b) => b.role === "live" && !b.paused), "recorded a live a");
+    assert.ok(oldBeats.some((b) => b.role === "stopped" && b.paused), "recorded a paused a");
+    // b waits for the paused a, well past the dead interval: what failoverOnShutdown: false promises.
+    await sleep(2500);
+    await ha.assertRoles({ b: "backup" });
+
+    // a returns: a higher incarnation, which b hears and remembers.
+    await ha.start("a");
+    await ha.waitRole("a", "live");
+    await ha.waitRole("b", "backup");
+    const epochA = (await ha.readyz("a"))!.epoch;
+    const oldIncarnation = oldBeats[0].incarnation;
+    assert.ok(JSON.parse(Deno.readTextFileSync(incarnationFile)).peers.a > oldIncarnation, "b remembers a");
+
+    /** Replays the old incarnation's beats to b, from a's address, until stopped. */
+    const replaying = () => {
+      let on = true;
+      const done = (async () => {
+        while (on) {
+          for (const d of old) await send(d, ha.hbPort("b"));
+          await sleep(20);
+        }
+      })();
+      return async () => {
+        on = false;
+        await done;
+      };
+    };
+    const restartB = async (forget: boolean) => {
+      await ha.stop("b");
+      if (forget) Deno.removeSync(incarnationFile);
+      await ha.start("b");
+      await ha.waitRole("b", "backup");
+    };
+    /** Over three dead intervals: a b that lost a would have taken over by then. */
+    const assertPairHolds = async (round: string) => {
+      await sleep(2500);
+      await ha.assertRoles({ a: "live", b: "backup" });
+      assert.equal((await ha.readyz("b"))!.live, ha.url("a"), `${round}: b hears a as live`);
+      assert.equal((await ha.readyz("a"))!.epoch, epochA, `${round}: no new activation`);
+      const r = await rejected(ha, "b");
+      console.log(`${round}: b rejected ${JSON.stringify(r)}`);
+      assert.ok((r.replayed ?? 0) > 0, `${round}: the replayed beats reached b`);
+    };
+
+    // 1. The review's case: b restarts and hears a's current incarnation; then the old one is
+    //    replayed. (A random boot id let it displace the current one: b then refused a's genuine
+    //    beats and took over.)
+    await restartB(true);
+    let stop = replaying();
+    await assertPairHolds("old incarnation after b heard a");
+    await stop();
+
+    // 2. The old beats are there from the moment b opens its socket, before any genuine beat.
+    //    b remembered a's incarnation across its restart: refused from the first.
+    stop = replaying();
+    await restartB(false);
+    await assertPairHolds("old incarnation first, b remembers a");
+    await stop();
+
+    // 3. The same with b's memory lost: the old incarnation may be taken first, until a's next beat
+    //    (a higher incarnation) displaces it, within b's listening time.
+    stop = replaying();
+    await restartB(true);
+    await assertPairHolds("old incarnation first, b forgot a");
+
+    // And a replayed "paused" does not hold failover back: a dies, b takes over while the old
+    // incarnation's beats (live, then paused) keep coming.
+    try {
+      await ha.stop("a", "SIGKILL");
+      await ha.waitRole("b", "live", 20_000);
+    } catch (e) {
+      // Why b held back (a replayed beat believed, Kafka unreachable, ...): its last log lines.
+      console.log(`b's last log lines:\n${ha.bridge("b").lines.slice(-30).join("\n")}`);
+      throw e;
+    } finally {
+      await stop();
+    }
+    await ha.assertRoles({ b: "live" });
+  } finally {
+    await ha.close();
+    await relay?.close();
+    local.close();
   }
 });

@@ -13,7 +13,7 @@ import {
   jwtVerify,
   type JWTVerifyGetKey,
 } from "jose";
-import { ErrorCode } from "../protocol/mod.ts";
+import { ANONYMOUS_ID, ErrorCode } from "../protocol/mod.ts";
 import { parsePermissionsClaim, Permissions } from "./permissions.ts";
 import type { AuthOutcome } from "./principal.ts";
 
@@ -115,12 +115,21 @@ export class JwtVerifier {
   }
 
   #principal(payload: JWTPayload): AuthOutcome {
-    const sub = payload.sub!;
-    if (!SUBJECT_RE.test(sub)) {
+    const sub: unknown = payload.sub;
+    // jose only checks that `sub` is present; a number or an object must not become an id.
+    if (typeof sub !== "string" || !SUBJECT_RE.test(sub)) {
       return {
         ok: false,
         code: ErrorCode.AUTH_CLAIMS,
-        message: `"sub" must be 1 to 200 printable characters`,
+        message: `"sub" must be a string of 1 to 200 printable characters`,
+      };
+    }
+    if (sub === ANONYMOUS_ID) {
+      // The anonymous connections' namespace: a token named so would share their groups and clientIds.
+      return {
+        ok: false,
+        code: ErrorCode.AUTH_CLAIMS,
+        message: `"sub" may not be "${ANONYMOUS_ID}" (reserved)`,
       };
     }
     const spec = parsePermissionsClaim(payload[this.opts.permissionsClaim]);

@@ -91,3 +91,26 @@ Deno.test("jwt: keys from a JWKS URL, fetched once and cached; an unreachable JW
   const r = await down.verify(await es.sign(claims, { expiresIn: "5m", audience: "edge-bridge", kid: "k1" }));
   assert.deepEqual([r.ok, !r.ok && r.code], [false, ErrorCode.AUTH_UNAVAILABLE]);
 });
+
+Deno.test('jwt: a `sub` that is not a string, or is the reserved "anonymous", is AUTH_CLAIMS', async () => {
+  const signer = await testSigner("HS256");
+  const v = await JwtVerifier.create({ ...base, secret: new TextEncoder().encode(signer.secret) });
+  for (const sub of [42, ["alice"], { id: "alice" }, true]) {
+    const token = await signer.sign({ ...claims, sub } as unknown as typeof claims, {
+      expiresIn: "5m",
+      audience: "edge-bridge",
+    });
+    const r = await v.verify(token);
+    assert.deepEqual([r.ok, !r.ok && r.code], [false, ErrorCode.AUTH_CLAIMS], JSON.stringify(sub));
+    assert.match(!r.ok ? r.message : "", /"sub" must be a string/);
+  }
+  const anonymous = await v.verify(
+    await signer.sign({ ...claims, sub: "anonymous" }, { expiresIn: "5m", audience: "edge-bridge" }),
+  );
+  assert.deepEqual([anonymous.ok, !anonymous.ok && anonymous.code], [false, ErrorCode.AUTH_CLAIMS]);
+  assert.match(!anonymous.ok ? anonymous.message : "", /reserved/);
+  const dotted = await v.verify(
+    await signer.sign({ ...claims, sub: "alice@example.com" }, { expiresIn: "5m", audience: "edge-bridge" }),
+  );
+  assert.ok(dotted.ok, "ids with dots stay valid (their names are escaped, src/protocol/namespace.ts)");
+});

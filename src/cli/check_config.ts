@@ -1,4 +1,5 @@
 /** `edge-bridge check-config`: validate the effective config and print it. */
+import { redactSecrets } from "../config/redact.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, configFromFlags, parseFlags } from "./options.ts";
 
 export const CHECK_CONFIG_HELP = `edge-bridge check-config: validate the configuration without starting
@@ -6,7 +7,8 @@ export const CHECK_CONFIG_HELP = `edge-bridge check-config: validate the configu
 Usage: edge-bridge check-config [options]
 
 Builds the effective config from the file, EDGE_BRIDGE_* env vars and flags,
-prints it as JSON and exits 0; or names every bad key and value and exits 2.
+prints it as JSON (secret values such as kafka.sasl.password shown as
+"[redacted]") and exits 0; or names every bad key and value and exits 2.
 
 ${CONFIG_HELP}`;
 
@@ -17,7 +19,7 @@ export async function checkConfig(args: string[]): Promise<number> {
     return 0;
   }
   const config = await configFromFlags(values);
-  console.log(JSON.stringify(config, null, 2));
+  console.log(JSON.stringify(redactSecrets(config), null, 2));
   console.error("config OK");
   return 0;
 }

@@ -11,8 +11,13 @@ Reads the key from standard input (the first line, without its line break), so t
 stays out of shell history and the process list, and prints its hash. The bridge stores
 and compares only hashes.
 
+A client presents the key as "<id>.<key>", <id> being its auth.apiKeys id; a key hashed
+with sha256 may also be presented alone. A key hashed with scrypt must come with its id:
+the id tells the bridge which one slow hash to check.
+
   --generate  make a new random key ("ebk_" + 32 random bytes) and print it with its hash;
-              the key is shown this once: hand it to its client now
+              the key is shown this once: hand it to its client now (with --id, as
+              "<id>.<key>", ready to present)
   --scrypt    a salted scrypt hash (slow to check) instead of sha256; use it for keys
               that people chose. Generated keys are random enough for sha256
   --id ID     print a ready auth.apiKeys entry (YAML) for the principal ID
@@ -55,12 +60,17 @@ export async function hashKey(args: string[]): Promise<number> {
     throw new UsageError("a key may not hold spaces or commas (it travels in a WebSocket subprotocol)");
   }
   const hash = await hashApiKey(key, kind);
-  if (values.generate) console.log(`key:  ${key}`);
+  const presented = values.id === undefined ? "<id>.<key>" : `${values.id}.<key>`;
+  if (values.generate) console.log(`key:  ${values.id === undefined ? key : `${values.id}.${key}`}`);
   if (values.id === undefined) {
     console.log(values.generate ? `hash: ${hash}` : hash);
+    if (kind === "scrypt") {
+      console.error(`note: clients present this key as ${presented}, with its auth.apiKeys id`);
+    }
     return 0;
   }
   console.log(`# auth.apiKeys entry for ${values.id}; widen publish, subscribe and groups as needed
+# clients present the key as ${presented}${kind === "sha256" ? " (or the key alone)" : ""}
 - id: ${values.id}
   hash: "${hash}"
   publish: []

@@ -5,6 +5,7 @@
  * only: it runs unchanged in Deno and in browsers.
  */
 import { RETRYABLE } from "../protocol/codes.ts";
+import { principalNamespace } from "../protocol/namespace.ts";
 import type { Encoding, WelcomeFrame } from "../protocol/frames.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { ClientClosedError, PublishError } from "./errors.ts";
@@ -427,11 +428,11 @@ export class EdgeBridgeClient extends EventTarget {
     this.#log("info", `connected to ${url} (node ${welcome.node}, epoch ${welcome.epoch})`);
     const principal = welcome.principal;
     if (
-      !this.#clientIdGiven && principal && principal.kind !== "anonymous" &&
-      !this.#clientId.startsWith(`${principal.id}.`)
+      !this.#clientIdGiven && principal && !this.#clientId.startsWith(`${principalNamespace(principal.id)}.`)
     ) {
-      // The bridge binds clientIds to the principal; this client's own random one goes under it.
-      this.#clientId = `${principal.id}.${crypto.randomUUID()}`;
+      // The bridge binds clientIds to the principal (anonymous ones too, where it accepts tokens);
+      // this client's own random one goes under its namespace.
+      this.#clientId = `${principalNamespace(principal.id)}.${crypto.randomUUID()}`;
     }
     link.send(JSON.stringify({
       op: "hello",

@@ -441,7 +441,7 @@ Deno.test("client: a group commit unconfirmed at a drop is resent on the new lin
     const s2 = await c1.one("subscribe");
     assert.deepEqual([s2.mode, s2.group, s2.from], ["group", "g", "latest"]);
     c1.send({ op: "subscribed", id: s2.id, sub: s2.sub, topic: "t", mode: "group", group: "g" });
-    const again = await c1.one("commit");
+    const again = await c1.one("commit"); // sent once at once: Kafka may hold it already
     assert.deepEqual([again.partition, again.offset], [0, "7"]);
     c1.send({ op: "committed", id: again.id, sub: s2.sub, partition: 0, offset: "7" });
     await within(committed, "committed");

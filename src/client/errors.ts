@@ -38,7 +38,8 @@ export class OutboxFullError extends Error {
 export class SubscriptionError extends Error {
   override name = "SubscriptionError";
   constructor(
-    readonly code: ErrorCode | "UNSUBSCRIBED" | "CLIENT_CLOSED",
+    /** NOT_COMMITTED: closed before the commit's message was delivered again on the current connection. */
+    readonly code: ErrorCode | "UNSUBSCRIBED" | "CLIENT_CLOSED" | "NOT_COMMITTED",
     message: string,
     readonly sub: string,
   ) {

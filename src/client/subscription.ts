@@ -88,6 +88,13 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
   readonly #commitRequests = new Map<string, { partition: number; offset: bigint }>();
   /** Partitions whose commit was refused retryably and is resent after a delay. */
   readonly #commitRetries = new Set<number>();
+  /**
+   * Per partition, the highest offset the bridge delivered on this link (replays included).
+   * The bridge takes a commit only for an offset delivered on the subscription it names, so a
+   * commit for a message delivered on an earlier link waits until the group redelivers it here
+   * (it does: nothing above the last commit is committed), and goes out then.
+   */
+  readonly #deliveredHere = new Map<number, bigint>();
   #closing?: { unsubscribeId?: string; done: PromiseWithResolvers<void> };
 
   constructor(readonly name: string, readonly topic: string, opts: SubscribeOptions, host: SubscriptionHost) {
@@ -141,7 +148,7 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
     const list = this.#commits.get(m.partition) ?? [];
     list.push({ offset, resolve: w.resolve, reject: w.reject });
     this.#commits.set(m.partition, list);
-    if (this.#live) this.#sendCommit(m.partition, offset);
+    if (this.#live) this.#flushCommits(m.partition);
     return w.promise;
   }
 
@@ -235,7 +242,8 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
     this.#live = false;
     this.#requestId = undefined;
     this.#commitRequests.clear();
-    this.#commitRetries.clear(); // the retry timers go with the link; `subscribed` on the next resends
+    this.#commitRetries.clear(); // the retry timers go with the link; redeliveries on the next resend
+    this.#deliveredHere.clear();
     if (this.#closing) this.#finishClose();
   }
 
@@ -294,8 +302,10 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
       // Partitions first seen now (e.g. added to the topic) keep the start they got here.
       this.#start = { ...f.start, ...this.#start };
     }
-    // Before the closing check: a close waits for these commits, so they must go out on this link too.
-    for (const partition of this.#commits.keys()) this.#resendCommit(partition);
+    // Pending commits go out once now: the bridge answers one Kafka already holds (its answer was
+    // lost with the link). Others it refuses until their messages are delivered here again, and
+    // they go out then (#onMessage). Before the closing check, so a close waits for these answers.
+    for (const partition of this.#commits.keys()) this.#flushCommits(partition, true);
     if (this.#closing) return this.#unsubscribeOnceCommitted();
     if (this.#subscribedOnce) this.#host.log("info", `resubscribed to ${this.topic}`);
     this.#subscribedOnce = true;
@@ -305,6 +315,11 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
 
   #onMessage(f: InboundFrame): void {
     const { op: _op, sub: _sub, ...message } = f;
+    const offset = BigInt(f.offset);
+    if (offset > (this.#deliveredHere.get(f.partition) ?? -1n)) {
+      this.#deliveredHere.set(f.partition, offset);
+      if (this.#commits.has(f.partition)) this.#flushCommits(f.partition);
+    }
     if (!this.#positions.accept(f.partition, f.offset) || this.#ended) {
       this.#toGrant++; // a replay of what the application already has: its credit comes back
       return this.#grant();
@@ -349,6 +364,13 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
       this.#commitRequests.delete(f.id);
       // E.g. KAFKA_UNAVAILABLE while the group rebalances: not committed yet, so not an answer for good.
       if (f.retryable) return this.#retryCommit(commit.partition, `${code}: ${f.message}`);
+      if (code === "PARTITION_NOT_ASSIGNED" || code === "OFFSET_NOT_DELIVERED") {
+        // Not delivered on this link (yet), or a rebalance moved the partition: the commit goes out
+        // again once the group delivers its message here; until then it stays pending.
+        this.#deliveredHere.delete(commit.partition);
+        if (this.#closing && this.#live) this.#unsubscribeOnceCommitted();
+        return;
+      }
       const err = new SubscriptionError(
         code,
         `commit of partition ${commit.partition} failed: ${f.message}`,
@@ -378,10 +400,24 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
     this.#host.send({ op: "commit", id, sub: this.name, partition, offset: offset.toString() });
   }
 
-  /** Sends the highest unconfirmed commit of a partition: committing it confirms every lower one. */
-  #resendCommit(partition: number): void {
+  /**
+   * Sends the highest unconfirmed commit of a partition that was delivered on this link:
+   * committing it confirms every lower one. Higher ones wait for their redelivery. `anyway`:
+   * the highest of all, delivered here or not (once per new link).
+   */
+  #flushCommits(partition: number, anyway = false): void {
     const list = this.#commits.get(partition);
-    if (list?.length) this.#sendCommit(partition, list.reduce((a, w) => (w.offset > a ? w.offset : a), -1n));
+    const delivered = anyway ? undefined : this.#deliveredHere.get(partition);
+    if (!list?.length || (!anyway && delivered === undefined)) return;
+    const best = list.reduce(
+      (a, w) => (w.offset > a && (anyway || w.offset <= delivered!) ? w.offset : a),
+      -1n,
+    );
+    if (best < 0n) return;
+    for (const r of this.#commitRequests.values()) {
+      if (r.partition === partition && r.offset >= best) return; // already on its way
+    }
+    this.#sendCommit(partition, best);
   }
 
   #retryCommit(partition: number, why: string): void {
@@ -393,13 +429,26 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
     );
     this.#host.afterRetryDelay(() => {
       this.#commitRetries.delete(partition);
-      if (this.#live) this.#resendCommit(partition);
+      if (this.#live) this.#flushCommits(partition);
     });
   }
 
   #unsubscribeOnceCommitted(): void {
     const closing = this.#closing!;
-    if (closing.unsubscribeId !== undefined || this.#commits.size > 0) return;
+    if (closing.unsubscribeId !== undefined) return;
+    // Commits on their way are waited for; one whose message was delivered on an earlier link
+    // (and not again on this one) cannot be committed here: the group delivers it again instead.
+    if (this.#commitRequests.size > 0) return;
+    if (this.#commits.size > 0) {
+      this.#rejectCommits(
+        new SubscriptionError(
+          "NOT_COMMITTED",
+          `closed before the message was delivered again on this connection, so it was not committed; ` +
+            `the group delivers it again`,
+          this.name,
+        ),
+      );
+    }
     closing.unsubscribeId = this.#host.nextId();
     this.#host.send({ op: "unsubscribe", id: closing.unsubscribeId, sub: this.name });
   }

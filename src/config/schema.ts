@@ -3,6 +3,8 @@
  * docs/configuration.md documents the same keys; keep them in step.
  */
 import { z } from "zod";
+import { isLoopbackHost } from "../auth/principal.ts";
+import { ANONYMOUS_ID } from "../protocol/namespace.ts";
 
 const ms = (def: number, min = 1, max = 3_600_000) => z.number().int().min(min).max(max).default(def);
 const MiB = 1024 * 1024;
@@ -14,6 +16,19 @@ function isOrigin(s: string): boolean {
   try {
     const u = new URL(s);
     return (u.protocol === "http:" || u.protocol === "https:") && u.origin === s.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
+const JWKS_URL_FORMAT =
+  "must be an https:// URL (http:// only to a loopback host: keys fetched in the clear " +
+  "can be swapped on the way, and then any token verifies)";
+/** https, or http to this machine only: the JWKS decides which tokens verify. */
+function isJwksUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === "https:" || (u.protocol === "http:" && isLoopbackHost(u.hostname));
   } catch {
     return false;
   }
@@ -32,7 +47,8 @@ const permissionsSchema = {
 /** A static API key: only its hash is kept (`edge-bridge hash-key` makes one). */
 const apiKeySchema = z.object({
   /** The principal's id: what its clientIds are bound to and its groups are namespaced with. */
-  id: z.string().min(1).max(100).regex(/^[A-Za-z0-9._@-]+$/, "letters, digits, '.', '_', '@' or '-' only"),
+  id: z.string().min(1).max(100).regex(/^[A-Za-z0-9._@-]+$/, "letters, digits, '.', '_', '@' or '-' only")
+    .refine((id) => id !== ANONYMOUS_ID, `"${ANONYMOUS_ID}" is reserved for connections without a token`),
   hash: z.string().regex(
     /^(sha256:[0-9a-f]{64}|scrypt:\d+:\d+:\d+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+)$/,
     "must be sha256:<64 hex> or scrypt:N:r:p:<salt>:<hash>, as `edge-bridge hash-key` prints",
@@ -45,7 +61,8 @@ const apiKeySchema = z.object({
 const authSchema = z.object({
   /**
    * Connections without a token: "loopback" allows them only while server.host is a loopback
-   * address, so a bridge reachable from the network never serves them unless told to.
+   * address, so a bridge reachable from the network never serves them unless told to, and then
+   * only to connections from loopback that name no forwarded client (not through a proxy).
    */
   anonymous: z.enum(["loopback", "enabled", "disabled"]).default("loopback"),
   /** What an anonymous connection may do (by default: every topic the bridge exposes, any group). */
@@ -62,6 +79,16 @@ const authSchema = z.object({
   namespaceGroups: z.boolean().default(true),
   /** hello's clientId must be the principal's id ("exact"), or it or "<id>." + anything ("prefix"); "any": unchecked. */
   clientIdBinding: z.enum(["prefix", "exact", "any"]).default("prefix"),
+  /** Bytes of frames a connection may send while its token is being checked; beyond, it is closed. */
+  maxPreAuthBytes: z.number().int().min(1024).max(64 * MiB).default(64 * 1024),
+  /** scrypt API-key checks running at once (each takes 16 MiB and tens of ms of CPU). */
+  maxConcurrentKeyHashes: z.number().int().min(1).max(64).default(2),
+  /** scrypt checks waiting for their turn; beyond, a token is refused with AUTH_UNAVAILABLE (retryable). */
+  maxQueuedKeyHashes: z.number().int().min(0).max(10_000).default(32),
+  /** Failed authentications per client address within failureWindowMs; then AUTH_RATE_LIMITED (0: off). */
+  maxFailuresPerIp: z.number().int().min(0).max(1_000_000).default(10),
+  /** The window of maxFailuresPerIp. */
+  failureWindowMs: ms(10_000, 100, 3_600_000),
   jwt: z.object({
     /** Algorithms accepted; a token signed with another is refused. */
     algorithms: z.array(z.enum(["HS256", "RS256", "ES256", "EdDSA"])).min(1).default([
@@ -75,7 +102,7 @@ const authSchema = z.object({
     /** RS256, ES256, EdDSA: PEM public keys (SPKI), each tried in turn. */
     publicKeyFiles: z.array(z.string().min(1)).default([]),
     /** A JWKS endpoint (https://, or http:// on loopback); keys are cached and fetched again when unknown. */
-    jwksUrl: z.string().url().optional(),
+    jwksUrl: z.string().refine(isJwksUrl, JWKS_URL_FORMAT).optional(),
     /** How long fetched JWKS keys are trusted before they are fetched again. */
     jwksCacheMs: ms(600_000, 1_000, 86_400_000),
     /** Required `iss` when set. */

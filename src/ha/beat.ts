@@ -6,26 +6,30 @@
  * HMAC-SHA256 of the body's bytes under the pair's shared key, in base64url ("-" when the pair
  * runs without a key). JSON.stringify never emits a raw newline, so the split is unambiguous.
  *
- * Replays: each process draws a random boot id at start and numbers its beats 1, 2, 3...; a
- * receiver accepts a beat only if its sequence is above the last one it accepted from that boot,
- * and never goes back to a boot it has moved on from. Wall clocks are never compared.
+ * Replays: each process start takes a new incarnation, higher than every earlier one of that node
+ * (persisted in its dataDir, incarnation.ts), and numbers its beats 1, 2, 3...; a receiver accepts
+ * a beat only if (incarnation, seq) is above the last pair it accepted from that node. A random
+ * boot id (the previous design) cannot be ordered, so a receiver that had forgotten a peer's boots
+ * could take a recorded beat of an old one for the current one and then refuse every genuine beat.
+ * Incarnations cannot go back: an old one is displaced as soon as a higher one is heard, and it
+ * never blocks a higher one. Wall clocks are never compared.
  */
 import { Buffer } from "node:buffer";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { NodeView, Role } from "./election.ts";
 
-export const BEAT_VERSION = 2;
+/** 3: `incarnation` (ordered, persisted) replaced v2's random `boot`. */
+export const BEAT_VERSION = 3;
 /** Far above a real beat (~300 bytes), far below what a datagram may carry. */
 export const MAX_BEAT_BYTES = 2048;
 const ROLES: readonly Role[] = ["init", "backup", "activating", "live", "draining", "fenced", "stopped"];
 const ID_RE = /^[A-Za-z0-9._-]{1,100}$/;
-const BOOT_RE = /^[0-9a-f]{32}$/;
 /** Printable ASCII, no spaces or quotes: it ends up in close reasons, logs and error frames. */
 const URL_RE = /^wss?:\/\/[!#-~]{1,500}$/;
 const FIELDS = new Set([
   "v",
   "pair",
-  "boot",
+  "incarnation",
   "seq",
   "node",
   "priority",
@@ -40,9 +44,9 @@ const FIELDS = new Set([
 export interface Beat extends NodeView {
   v: typeof BEAT_VERSION;
   pair: string;
-  /** Random per process start: a restarted node is a new boot, whose sequence starts again at 1. */
-  boot: string;
-  /** Counts this boot's beats from 1; strictly increasing. */
+  /** Higher at every process start of the node (incarnation.ts); its sequence starts again at 1. */
+  incarnation: number;
+  /** Counts this incarnation's beats from 1; strictly increasing. */
   seq: number;
   /** "paused": stopped gracefully without failover (failoverOnShutdown false): backups wait for it. */
   paused?: boolean;
@@ -60,10 +64,6 @@ export type BeatRejection =
   | "not_a_peer";
 
 export type Decoded = { ok: true; beat: Beat } | { ok: false; reason: BeatRejection; detail: string };
-
-export function newBootId(): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
-}
 
 function mac(key: Uint8Array, body: Uint8Array): Buffer {
   return createHmac("sha256", key).update(body).digest();
@@ -118,7 +118,7 @@ export function validate(raw: unknown): string | undefined {
   if (o.v !== BEAT_VERSION) return `v must be ${BEAT_VERSION}`;
   if (typeof o.pair !== "string" || !ID_RE.test(o.pair)) return "pair: 1-100 of [A-Za-z0-9._-]";
   if (typeof o.node !== "string" || !ID_RE.test(o.node)) return "node: 1-100 of [A-Za-z0-9._-]";
-  if (typeof o.boot !== "string" || !BOOT_RE.test(o.boot)) return "boot: 32 lowercase hex digits";
+  if (!isInt(o.incarnation, 1, Number.MAX_SAFE_INTEGER)) return "incarnation: an integer from 1";
   if (!isInt(o.seq, 1, Number.MAX_SAFE_INTEGER)) return "seq: an integer from 1";
   if (!isInt(o.priority, 0, 1000)) return "priority: an integer 0-1000";
   if (typeof o.role !== "string" || !ROLES.includes(o.role as Role)) return "role: a known role";
@@ -134,33 +134,44 @@ export function validate(raw: unknown): string | undefined {
   return undefined;
 }
 
+export type Freshness =
+  | { fresh: true; newIncarnation: boolean }
+  | { fresh: false; detail: string };
+
 /**
- * Per peer node: the boot it speaks for now and the last sequence accepted from it. A beat of an
- * older boot, or one not above the last sequence, is a replay (or reordered, which is as stale).
+ * Per peer node: the highest incarnation heard and the last sequence accepted in it. A beat of a
+ * lower incarnation, or one not above the last sequence, is a replay (or reordered, as stale).
+ * `known` seeds it with the incarnations this node remembered across its own restart: their
+ * sequences were not kept, so the first beat of a remembered incarnation is taken at any sequence.
  */
 export class BeatFreshness {
-  readonly #current = new Map<string, { boot: string; seq: number }>();
-  /** Boots each node has moved on from, newest last (bounded: a peer restarts rarely). */
-  readonly #retired = new Map<string, string[]>();
+  readonly #current = new Map<string, { incarnation: number; seq: number }>();
 
-  constructor(readonly maxNodes = 64, readonly maxRetired = 64) {}
+  constructor(known: Record<string, number> = {}, readonly maxNodes = 64) {
+    for (const [node, incarnation] of Object.entries(known)) this.#current.set(node, { incarnation, seq: 0 });
+  }
 
-  accept(node: string, boot: string, seq: number): boolean {
+  accept(node: string, incarnation: number, seq: number): Freshness {
     const cur = this.#current.get(node);
-    if (!cur && this.#current.size >= this.maxNodes) return false; // a pair has a handful of nodes
-    if (cur && cur.boot === boot) {
-      if (seq <= cur.seq) return false;
+    if (!cur) {
+      // A pair has a handful of nodes; past the bound, a newcomer is not believed.
+      if (this.#current.size >= this.maxNodes) return { fresh: false, detail: `over ${this.maxNodes} nodes` };
+      this.#current.set(node, { incarnation, seq });
+      return { fresh: true, newIncarnation: true };
+    }
+    if (incarnation > cur.incarnation) {
+      this.#current.set(node, { incarnation, seq });
+      return { fresh: true, newIncarnation: true };
+    }
+    if (incarnation === cur.incarnation && seq > cur.seq) {
       cur.seq = seq;
-      return true;
+      return { fresh: true, newIncarnation: false };
     }
-    const retired = this.#retired.get(node) ?? [];
-    if (retired.includes(boot)) return false;
-    if (cur) {
-      retired.push(cur.boot);
-      if (retired.length > this.maxRetired) retired.shift();
-      this.#retired.set(node, retired);
-    }
-    this.#current.set(node, { boot, seq });
-    return true;
+    return {
+      fresh: false,
+      detail: incarnation < cur.incarnation
+        ? `incarnation ${incarnation}, below ${cur.incarnation} already heard`
+        : `incarnation ${incarnation} seq ${seq}, not above seq ${cur.seq}`,
+    };
   }
 }

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHmac } from "node:crypto";
-import { type Beat, BeatFreshness, decodeBeat, encodeBeat, MAX_BEAT_BYTES, newBootId } from "./beat.ts";
+import { type Beat, BeatFreshness, decodeBeat, encodeBeat, MAX_BEAT_BYTES } from "./beat.ts";
 
 const key = new TextEncoder().encode("k".repeat(32));
 const beat = (over: Partial<Beat> = {}): Beat => ({
-  v: 2,
+  v: 3,
   pair: "p",
-  boot: "0123456789abcdef0123456789abcdef",
+  incarnation: 1_700_000_000_000,
   seq: 1,
   node: "a",
   priority: 100,
@@ -27,7 +27,6 @@ function signed(body: unknown): Uint8Array {
 Deno.test("beat: a signed beat decodes to what was sent", () => {
   const d = decodeBeat(encodeBeat(beat(), key), key, "p");
   assert.deepEqual(d, { ok: true, beat: beat() });
-  assert.match(newBootId(), /^[0-9a-f]{32}$/);
 });
 
 Deno.test("beat: a wrong key, an altered body or no signature is refused", () => {
@@ -55,10 +54,15 @@ Deno.test("beat: every field is checked, even under a valid signature", () => {
     ["array", [1]],
     ["null", null],
     ["v1", { ...beat(), v: 1 }],
+    ["v2, with a random boot id", { ...beat(), v: 2, incarnation: undefined, boot: "0".repeat(32) }],
     ["extra field", { ...beat(), admin: true }],
     ["long node", beat({ node: "n".repeat(101) })],
     ["node with spaces", beat({ node: "a b" })],
-    ["boot", beat({ boot: "xyz" })],
+    ["no incarnation", { ...beat(), incarnation: undefined }],
+    ["incarnation 0", beat({ incarnation: 0 })],
+    ["incarnation fraction", beat({ incarnation: 1.5 })],
+    ["incarnation string", { ...beat(), incarnation: "7" }],
+    ["huge incarnation", beat({ incarnation: 2 ** 60 })],
     ["seq 0", beat({ seq: 0 })],
     ["seq fraction", beat({ seq: 1.5 })],
     ["seq string", { ...beat(), seq: "1" }],
@@ -104,17 +108,50 @@ Deno.test("beat: malformed datagrams are refused without throwing", () => {
   assert.equal((decodeBeat(data, key, "p") as { reason: string }).reason, "not_json");
 });
 
-Deno.test("beat freshness: sequences only go up, and an old boot never comes back", () => {
+const fresh = (f: BeatFreshness, node: string, inc: number, seq: number) => f.accept(node, inc, seq).fresh;
+
+Deno.test("beat freshness: sequences only go up within an incarnation, and incarnations only go up", () => {
   const f = new BeatFreshness();
-  assert.ok(f.accept("a", "boot1", 1));
-  assert.ok(f.accept("a", "boot1", 2));
-  assert.ok(!f.accept("a", "boot1", 2), "the same beat again");
-  assert.ok(!f.accept("a", "boot1", 1), "an older beat");
-  assert.ok(f.accept("a", "boot2", 1), "a restart starts a new boot from 1");
-  assert.ok(!f.accept("a", "boot1", 99), "the old boot is retired, whatever its sequence");
-  assert.ok(f.accept("b", "boot1", 1), "per node");
-  const small = new BeatFreshness(2);
-  assert.ok(small.accept("x", "b", 1) && small.accept("y", "b", 1));
-  assert.ok(!small.accept("z", "b", 1), "nodes tracked are bounded");
-  assert.ok(small.accept("x", "b", 2));
+  assert.ok(fresh(f, "a", 5, 1));
+  assert.ok(fresh(f, "a", 5, 2));
+  assert.ok(!fresh(f, "a", 5, 2), "the same beat again");
+  assert.ok(!fresh(f, "a", 5, 1), "an older beat");
+  assert.deepEqual(f.accept("a", 6, 1), { fresh: true, newIncarnation: true }, "a restart: seq from 1");
+  assert.deepEqual(f.accept("a", 6, 2), { fresh: true, newIncarnation: false });
+  assert.ok(!fresh(f, "a", 5, 99), "an older incarnation, whatever its sequence");
+  assert.ok(!fresh(f, "a", 1, 1));
+  assert.ok(fresh(f, "a", 9, 40), "a higher incarnation is taken at any sequence (its first beats lost)");
+  assert.ok(!fresh(f, "a", 6, 3), "the one it displaced never comes back");
+  assert.ok(fresh(f, "b", 1, 1), "per node");
+  const small = new BeatFreshness({}, 2);
+  assert.ok(fresh(small, "x", 1, 1) && fresh(small, "y", 1, 1));
+  assert.ok(!fresh(small, "z", 1, 1), "nodes tracked are bounded");
+  assert.ok(fresh(small, "x", 1, 2));
+});
+
+Deno.test("beat freshness: a receiver that restarted and forgot is fooled at most until the peer speaks", () => {
+  // The review's attack: beats recorded from an old incarnation (10) of peer a reach a receiver that
+  // has just started and knows nothing, before a's genuine beats (incarnation 12) do.
+  const f = new BeatFreshness();
+  assert.ok(fresh(f, "a", 10, 500), "nothing to tell it from the current one yet");
+  assert.ok(fresh(f, "a", 10, 501));
+  assert.deepEqual(
+    f.accept("a", 12, 3000),
+    { fresh: true, newIncarnation: true },
+    "never blocks a higher one",
+  );
+  assert.ok(fresh(f, "a", 12, 3001), "the genuine beats go on being accepted");
+  for (let seq = 1; seq < 600; seq++) assert.ok(!fresh(f, "a", 10, seq), "and the old one is gone for good");
+  assert.ok(!fresh(f, "a", 11, 1), "so is any incarnation in between");
+});
+
+Deno.test("beat freshness: incarnations remembered across the receiver's restart refuse older beats at once", () => {
+  const f = new BeatFreshness({ a: 12 });
+  assert.ok(!fresh(f, "a", 10, 500), "an incarnation older than the one remembered");
+  assert.ok(!fresh(f, "a", 11, 1));
+  // The remembered incarnation may still be running: its sequence was not kept, so its next beat
+  // is taken at any sequence, and the usual order holds from there.
+  assert.deepEqual(f.accept("a", 12, 4000), { fresh: true, newIncarnation: false });
+  assert.ok(!fresh(f, "a", 12, 3999));
+  assert.ok(fresh(f, "a", 13, 1), "a's next start");
 });

@@ -9,8 +9,9 @@
  * measured by the sender's monotonic clock.
  *
  * Beats are believed only when they come from a configured peer's address, carry the pair's
- * HMAC (ha.heartbeat.keyFile), pass every field check and are fresh (beat.ts): a forged, replayed
- * or malformed beat is counted, logged once a minute per reason, and otherwise ignored.
+ * HMAC (ha.heartbeat.keyFile), pass every field check and are fresh (beat.ts: ordered incarnations,
+ * persisted by incarnation.ts): a forged, replayed or malformed beat is counted, logged once a minute
+ * per reason, and otherwise ignored.
  */
 import dgram from "node:dgram";
 import type { Buffer } from "node:buffer";
@@ -19,8 +20,16 @@ import type { Config } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import { BaseCoordinator, type KafkaStatus } from "./coordinator.ts";
 import { handoverReason, isBestCandidate, losesLiveConflict, type NodeView } from "./election.ts";
-import { type Beat, BeatFreshness, type BeatRejection, decodeBeat, encodeBeat, newBootId } from "./beat.ts";
+import {
+  type Beat,
+  BEAT_VERSION,
+  BeatFreshness,
+  type BeatRejection,
+  decodeBeat,
+  encodeBeat,
+} from "./beat.ts";
 import { EpochStore } from "./epoch_store.ts";
+import { IncarnationStore } from "./incarnation.ts";
 import type { HaNode } from "./node.ts";
 import { PeerAddresses } from "./peer_addresses.ts";
 
@@ -67,9 +76,11 @@ export class HeartbeatCoordinator extends BaseCoordinator {
   #beating?: ReturnType<typeof setInterval>;
   #paused = false;
   #key?: Uint8Array;
-  readonly #boot = newBootId();
+  readonly #incarnations: IncarnationStore;
+  /** Set by start(), before the first beat goes out. */
+  #incarnation = 0;
   #seq = 0;
-  readonly #fresh = new BeatFreshness();
+  #fresh = new BeatFreshness();
   readonly #peerAddresses: PeerAddresses;
   /** When each rejection reason was last logged: one line a minute per reason, however many arrive. */
   readonly #loggedAt = new Map<BeatRejection, number>();
@@ -79,6 +90,7 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     super(ha, kafka, cfg, log.child({ coordinator: "heartbeat" }), Math.min(50, cfg.heartbeat.intervalMs));
     this.#cfg = cfg;
     this.#epochs = new EpochStore(`${cfg.dataDir}/epoch-${cfg.pairId}-${ha.node}.json`);
+    this.#incarnations = new IncarnationStore(`${cfg.dataDir}/incarnation-${cfg.pairId}-${ha.node}.json`);
     this.#listenUntil = performance.now() + cfg.heartbeat.deadIntervalMs;
     this.#peerAddresses = new PeerAddresses(cfg.heartbeat.peers.map((p) => hostPort(p).host));
   }
@@ -93,6 +105,10 @@ export class HeartbeatCoordinator extends BaseCoordinator {
           "send UDP from a peer's address can change this pair's roles",
       );
     }
+    // Before the socket opens: every beat heard is judged against the incarnations remembered.
+    const { incarnation, peers } = await this.#incarnations.begin();
+    this.#incarnation = incarnation;
+    this.#fresh = new BeatFreshness(peers);
     await this.#peerAddresses.refresh();
     const { host, port } = hostPort(this.#cfg.heartbeat.listen);
     this.#socket.on("message", (msg: Buffer, from: RemoteInfo) => this.#receive(msg, from));
@@ -112,7 +128,7 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     // a draining live must not look dead, or the backup would activate before it let go.
     this.#beating = setInterval(() => this.#beat(), this.#cfg.heartbeat.intervalMs);
     this.log.info(
-      { listen: this.#cfg.heartbeat.listen, peers: this.#cfg.heartbeat.peers, epoch: stored },
+      { listen: this.#cfg.heartbeat.listen, peers: this.#cfg.heartbeat.peers, epoch: stored, incarnation },
       "heartbeat coordinator started",
     );
   }
@@ -126,8 +142,15 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     if (!decoded.ok) return this.#reject(decoded.reason, decoded.detail, now, from);
     const beat = decoded.beat;
     if (beat.node === this.ha.node) return this.#reject("own_node", `claims to be ${beat.node}`, now, from);
-    if (!this.#fresh.accept(beat.node, beat.boot, beat.seq)) {
-      return this.#reject("replayed", `${beat.node} boot ${beat.boot} seq ${beat.seq}`, now, from);
+    const fresh = this.#fresh.accept(beat.node, beat.incarnation, beat.seq);
+    if (!fresh.fresh) return this.#reject("replayed", `${beat.node}: ${fresh.detail}`, now, from);
+    if (fresh.newIncarnation) {
+      this.#incarnations.remember(beat.node, beat.incarnation).catch((e) =>
+        this.log.warn(
+          { ha: true, err: (e as Error).message },
+          "cannot save a peer's incarnation; after a restart this node would take its older beats again",
+        )
+      );
     }
     this.#peers.set(beat.node, { beat, lastSeen: now });
     if (beat.epoch > this.#maxSeenEpoch) this.#maxSeenEpoch = beat.epoch;
@@ -153,9 +176,9 @@ export class HeartbeatCoordinator extends BaseCoordinator {
 
   #send(view: NodeView): void {
     const beat: Beat = {
-      v: 2,
+      v: BEAT_VERSION,
       pair: this.#cfg.pairId,
-      boot: this.#boot,
+      incarnation: this.#incarnation,
       seq: ++this.#seq,
       ...view,
       paused: this.#paused || undefined,
@@ -215,6 +238,9 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     }
     if (role !== "backup") return;
     const live = peers.find((p) => p.role === "live" || p.role === "activating" || p.role === "draining");
+    // A paused live is waited for after it falls silent (failoverOnShutdown: false promises that),
+    // so not filtered by liveness. A replayed "paused" cannot pin this: #peers holds each node's
+    // highest incarnation only, and any beat of a higher one replaces it.
     const pausedLive = [...this.#peers.values()].find((p) => p.beat.paused);
     if (live || pausedLive) return;
     if (!self.kafkaUp || !isBestCandidate(self, peers)) return;

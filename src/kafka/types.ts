@@ -92,6 +92,8 @@ export interface KafkaCatalog {
   offsetsForTimestamp(topic: string, timestamp: number): Promise<Record<string, string>>;
   /** The next offset to be written, per partition (the high watermark). */
   endOffsets(topic: string): Promise<Record<string, string>>;
+  /** The offset a consumer group has committed for a partition (the next to read), if any. */
+  groupCommitted(groupId: string, topic: string, partition: number): Promise<string | undefined>;
   /** The first offset Kafka still holds, per partition (retention deletes below it). */
   earliestOffsets(topic: string): Promise<Record<string, string>>;
   /** Throws when the cluster cannot be reached. */

@@ -40,6 +40,8 @@ export const ErrorCode = {
   AUTH_REVOKED: "AUTH_REVOKED",
   AUTH_TIMEOUT: "AUTH_TIMEOUT",
   AUTH_UNAVAILABLE: "AUTH_UNAVAILABLE",
+  AUTH_RATE_LIMITED: "AUTH_RATE_LIMITED",
+  PRE_AUTH_LIMIT: "PRE_AUTH_LIMIT",
   PUBLISH_DENIED: "PUBLISH_DENIED",
   SUBSCRIBE_DENIED: "SUBSCRIBE_DENIED",
   GROUP_DENIED: "GROUP_DENIED",
@@ -47,6 +49,7 @@ export const ErrorCode = {
   PARTITION_NOT_ASSIGNED: "PARTITION_NOT_ASSIGNED",
   OFFSET_NOT_DELIVERED: "OFFSET_NOT_DELIVERED",
   PUBLISH_IN_FLIGHT: "PUBLISH_IN_FLIGHT",
+  SEQ_REUSED: "SEQ_REUSED",
   SLOW_CONSUMER: "SLOW_CONSUMER",
   INTERNAL: "INTERNAL",
 } as const;
@@ -87,6 +90,8 @@ export const RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
   AUTH_REVOKED: false,
   AUTH_TIMEOUT: false,
   AUTH_UNAVAILABLE: true,
+  AUTH_RATE_LIMITED: true,
+  PRE_AUTH_LIMIT: false,
   PUBLISH_DENIED: false,
   SUBSCRIBE_DENIED: false,
   GROUP_DENIED: false,
@@ -94,6 +99,8 @@ export const RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
   PARTITION_NOT_ASSIGNED: false,
   OFFSET_NOT_DELIVERED: false,
   PUBLISH_IN_FLIGHT: true,
+  /** A seq already written to another topic: resending it cannot help; the client's numbering is wrong. */
+  SEQ_REUSED: false,
   SLOW_CONSUMER: true,
   INTERNAL: true,
 };

@@ -3,3 +3,4 @@ export * from "./codes.ts";
 export type * from "./frames.ts";
 export * from "./parse.ts";
 export * from "./payload.ts";
+export * from "./namespace.ts";

@@ -5,6 +5,7 @@
  */
 import { ErrorCode } from "./codes.ts";
 import type { ClientFrame, Encoding, StartPosition, SubscribeMode } from "./frames.ts";
+import { isReservedHeader } from "./namespace.ts";
 
 export type ParseResult =
   | { ok: true; frame: ClientFrame }
@@ -93,8 +94,20 @@ function headers(o: Obj): Record<string, string> | undefined {
     if (typeof v !== "string") {
       throw new FrameError(ErrorCode.BAD_FIELD, `header "${k}" must be a string, got ${describe(v)}`);
     }
+    // The bridge's own headers (eb-principal, eb-client-id, ...) must be believable downstream.
+    if (isReservedHeader(k)) {
+      throw new FrameError(
+        ErrorCode.BAD_FIELD,
+        `header "${describeName(k)}" is reserved: names starting with "eb-" are set by the bridge only`,
+      );
+    }
   }
   return h as Record<string, string>;
+}
+
+/** A header name as an error message may quote it: bounded, so a huge name is not echoed whole. */
+function describeName(name: string): string {
+  return name.length > 40 ? name.slice(0, 40) + "…" : name;
 }
 
 function startPosition(o: Obj): StartPosition {

@@ -103,6 +103,18 @@ Deno.test("protocol: every bad input gets its own code and a message naming the 
         /header "a"/,
       ),
   );
+  await t.step("a header named eb-* (the bridge's own) is refused, naming the header", () => {
+    for (const name of ["eb-principal", "EB-Client-Id"]) {
+      const r = failsWith(
+        { op: "publish", id: "p9", topic: "t", value: "x", headers: { trace: "1", [name]: "alice" } },
+        ErrorCode.BAD_FIELD,
+        new RegExp(`header "${name}" is reserved`),
+      );
+      assert.equal(!r.ok && r.id, "p9", "the nack can name the publish");
+    }
+    const ok = parse({ op: "publish", id: "1", topic: "t", value: "x", headers: { "x-eb-principal": "a" } });
+    assert.equal(ok.ok, true);
+  });
   await t.step(
     "negative partition",
     () =>

@@ -17,7 +17,7 @@ import { SUBPROTOCOL, tokenFromProtocols } from "../protocol/handshake.ts";
 import { OriginPolicy } from "../origin/origin_policy.ts";
 import type { CertificateMaterial } from "../tls/certificate_files.ts";
 import { liveCloseReason, safeCloseReason } from "../protocol/close_reason.ts";
-import { clientAddress } from "../limits/address.ts";
+import { type Peer, peerOf } from "../auth/peer.ts";
 import { ConnectionsPerIp } from "../limits/connections_per_ip.ts";
 import { TokenBucket } from "../limits/rate.ts";
 import { SendGuard } from "../limits/send_guard.ts";
@@ -155,8 +155,8 @@ export class BridgeServer {
       return;
     }
     const token = tokenFromProtocols(req.headers["sec-websocket-protocol"]);
-    const ip = clientAddress(req.socket.remoteAddress);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, token, ip));
+    const peer = peerOf(req.socket.remoteAddress, req.headers);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, token, peer));
   }
 
   #refuse(
@@ -171,8 +171,9 @@ export class BridgeServer {
     ws.close(closeCode, safeCloseReason(closeReason));
   }
 
-  #accept(ws: WebSocket, token: string | undefined, ip: string): void {
+  #accept(ws: WebSocket, token: string | undefined, peer: Peer): void {
     const { metrics, config, log } = this.#deps;
+    const ip = peer.address;
     if (!this.#gate.isLive()) {
       metrics.connectionsRejected.inc({ reason: "not_live" });
       const live = this.#gate.liveUrl();
@@ -228,6 +229,7 @@ export class BridgeServer {
       },
       this.#deps,
       token,
+      peer,
     );
     // limits.bytesPerSecond: over it, stop reading the socket until back within the rate (TCP pushes back).
     const inbound = new TokenBucket(config.limits.bytesPerSecond);

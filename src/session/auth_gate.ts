@@ -6,12 +6,17 @@
  * close with AUTH_EXPIRED.
  */
 import type { Authenticator } from "../auth/authenticator.ts";
+import type { Peer } from "../auth/peer.ts";
 import type { AuthOutcome, Principal } from "../auth/principal.ts";
 import { type AuthFrame, CloseCode, ErrorCode, parseClientFrame, type ServerFrame } from "../protocol/mod.ts";
 
 export interface AuthGateHost {
   readonly auth: Authenticator;
+  /** Where the connection comes from: decides "loopback" anonymous access and whose failures count. */
+  readonly peer: Peer;
   readonly timeoutMs: number;
+  /** Bytes of frames held while the token is checked (auth.maxPreAuthBytes), at most. */
+  readonly maxPreAuthBytes: number;
   readonly expiryWarningMs: number;
   readonly maxCredit: number;
   send(frame: ServerFrame): void;
@@ -34,6 +39,8 @@ export class AuthGate {
   #state: "awaiting" | "verifying" | "ready" | "refused" = "awaiting";
   #principal?: Principal;
   #held: string[] = [];
+  /** UTF-16 code units held: a JavaScript string's size, which is what the bound is about. */
+  #heldChars = 0;
   #deadline?: ReturnType<typeof setTimeout>;
   #warnTimer?: ReturnType<typeof setTimeout>;
   #expiryTimer?: ReturnType<typeof setTimeout>;
@@ -52,7 +59,7 @@ export class AuthGate {
   /** The connection opened, with the token its handshake carried (if any). */
   start(handshakeToken?: string): void {
     if (handshakeToken !== undefined) return void this.#verify(handshakeToken);
-    const anonymous = this.host.auth.anonymous;
+    const anonymous = this.host.auth.anonymousFor(this.host.peer);
     if (anonymous) return this.#admit(anonymous);
     this.#deadline = setTimeout(() => {
       if (this.#state !== "awaiting") return;
@@ -68,8 +75,21 @@ export class AuthGate {
     if (this.#state === "refused") return;
     if (this.#state === "verifying") {
       if (this.#held.length >= MAX_HELD_FRAMES) {
-        return this.#refuse(ErrorCode.AUTH_REQUIRED, "too many frames before authentication finished");
+        return this.#refuse(
+          ErrorCode.PRE_AUTH_LIMIT,
+          `more than ${MAX_HELD_FRAMES} frames before authentication finished; wait for "welcome"`,
+        );
       }
+      // Frames of up to server.maxFrameBytes each would otherwise let one unauthenticated client
+      // hold megabytes while its token is checked.
+      if (this.#heldChars + text.length > this.host.maxPreAuthBytes) {
+        return this.#refuse(
+          ErrorCode.PRE_AUTH_LIMIT,
+          `more than ${this.host.maxPreAuthBytes} bytes of frames before authentication finished ` +
+            `(auth.maxPreAuthBytes); wait for "welcome"`,
+        );
+      }
+      this.#heldChars += text.length;
       this.#held.push(text);
       return;
     }
@@ -89,7 +109,7 @@ export class AuthGate {
     if (current.kind === "anonymous" && this.host.helloDone()) {
       return this.host.error(ErrorCode.BAD_FRAME, `"auth" must come before "hello" on this connection`, f.id);
     }
-    const outcome = await this.host.auth.authenticate(f.token).catch((e): AuthOutcome => ({
+    const outcome = await this.host.auth.authenticate(f.token, this.host.peer).catch((e): AuthOutcome => ({
       ok: false,
       code: ErrorCode.AUTH_UNAVAILABLE,
       message: `cannot check the token now: ${(e as Error).message}`,
@@ -98,7 +118,10 @@ export class AuthGate {
     if (!outcome.ok) {
       // A first token that fails is refused as at the handshake; a failed refresh leaves the
       // connection as it was (its current credential still runs out on time).
-      if (current.kind === "anonymous") return this.#refuse(outcome.code, outcome.message);
+      // An address that failed too often is closed either way: it would keep the bridge checking tokens.
+      if (current.kind === "anonymous" || outcome.code === ErrorCode.AUTH_RATE_LIMITED) {
+        return this.#refuse(outcome.code, outcome.message);
+      }
       return this.host.error(outcome.code, outcome.message, f.id);
     }
     const next = outcome.principal;
@@ -128,6 +151,7 @@ export class AuthGate {
     clearTimeout(this.#warnTimer);
     clearTimeout(this.#expiryTimer);
     this.#held = [];
+    this.#heldChars = 0;
   }
 
   async #verify(token: string): Promise<void> {
@@ -135,7 +159,7 @@ export class AuthGate {
     clearTimeout(this.#deadline);
     let outcome: AuthOutcome;
     try {
-      outcome = await this.host.auth.authenticate(token);
+      outcome = await this.host.auth.authenticate(token, this.host.peer);
     } catch (e) {
       outcome = {
         ok: false,
@@ -154,6 +178,7 @@ export class AuthGate {
     this.#armExpiry(principal);
     const held = this.#held;
     this.#held = [];
+    this.#heldChars = 0;
     this.host.admitted(principal, held);
   }
 

@@ -16,6 +16,8 @@ import type { Transport } from "./transport.ts";
 import { AuthGate } from "./auth_gate.ts";
 import { TokenBucket } from "../limits/rate.ts";
 import type { Principal } from "../auth/principal.ts";
+import { type Peer, UNKNOWN_PEER } from "../auth/peer.ts";
+import { clientIdRefusal } from "../auth/namespaces.ts";
 
 export type { NodeIdentity, SessionDeps } from "./deps.ts";
 
@@ -45,12 +47,20 @@ export class Session {
   readonly #publishRate: TokenBucket;
 
   /** `token`: what the handshake carried (the "bearer.<token>" subprotocol), if anything. */
-  constructor(readonly transport: Transport, readonly deps: SessionDeps, readonly token?: string) {
+  /** `peer`: where the connection comes from (anonymous access and failed-auth limits depend on it). */
+  constructor(
+    readonly transport: Transport,
+    readonly deps: SessionDeps,
+    readonly token?: string,
+    readonly peer: Peer = UNKNOWN_PEER,
+  ) {
     this.#clientId = this.id;
     this.#publishRate = new TokenBucket(deps.config.limits.publishesPerSecond);
     this.#log = deps.log.child({ session: this.id });
     this.#gate = new AuthGate({
       auth: deps.auth,
+      peer,
+      maxPreAuthBytes: deps.config.auth.maxPreAuthBytes,
       timeoutMs: deps.config.auth.timeoutMs,
       expiryWarningMs: deps.config.auth.expiryWarningMs,
       maxCredit: deps.config.server.maxCredit,
@@ -206,13 +216,7 @@ export class Session {
 
   /** Why the principal may not use this clientId, or undefined when it may (auth.clientIdBinding). */
   #foreignClientId(clientId: string): string | undefined {
-    const p = this.#gate.principal!;
-    const binding = this.deps.config.auth.clientIdBinding;
-    if (p.kind === "anonymous" || binding === "any") return undefined;
-    if (clientId === p.id) return undefined;
-    if (binding === "prefix" && clientId.startsWith(`${p.id}.`)) return undefined;
-    return `clientId "${clientId}" is not bound to "${p.id}": use "${p.id}"` +
-      (binding === "prefix" ? ` or "${p.id}.<anything>"` : "");
+    return clientIdRefusal(clientId, this.#gate.principal!, this.deps.config.auth);
   }
 
   #publish(f: PublishFrame): void {
@@ -255,17 +259,19 @@ export class Session {
     let duplicate = false;
     let pending: Promise<RecordPosition>;
     try {
-      if (f.seq === undefined || !this.deps.dedupe) pending = this.#admit(f, epoch);
+      // A resend is checked as a new publish is: its topic and the principal's right to it come first.
+      const kafkaTopic = this.#authorize(f);
+      if (f.seq === undefined || !this.deps.dedupe) pending = this.#admit(f, kafkaTopic, epoch);
       else {
         const ledger = this.deps.dedupe;
-        const written = this.#admitOnce(f, f.seq, ledger);
+        const written = this.#admitOnce(f, f.seq, kafkaTopic, ledger);
         if (written) {
           duplicate = true;
           epoch = written.epoch;
           pending = Promise.resolve({ ...written, offset: String(written.offset) });
         } else {
           try {
-            pending = this.#admit(f, epoch, f.seq);
+            pending = this.#admit(f, kafkaTopic, epoch, f.seq);
           } catch (e) {
             ledger.abandon(this.#sequenceOwner!, f.seq); // refused before the sink: not in flight
             throw e;
@@ -295,16 +301,25 @@ export class Session {
     });
   }
 
-  /**
-   * Checks the publish and queues it in the sink, synchronously, so each client's
-   * publishes reach the sink in order. The sink checks the topic exists (it needs
-   * its partitions anyway). Settles when Kafka answers.
-   */
+  /** The publish's Kafka topic, once the topic is exposed and the principal may publish to it. */
+  #authorize(f: PublishFrame): string {
+    const decision = this.deps.topics.resolve(f.topic);
+    if (!decision.ok) throw new RequestError(decision.code, decision.message);
+    const principal = this.#gate.principal!;
+    if (!principal.permissions.mayPublish(decision.kafkaTopic)) {
+      const message = `"${principal.id}" may not publish to "${f.topic}"`;
+      this.#refused(ErrorCode.PUBLISH_DENIED, message);
+      throw new RequestError(ErrorCode.PUBLISH_DENIED, message);
+    }
+    return decision.kafkaTopic;
+  }
+
   /**
    * Exactly-once: the position of an earlier write of this seq, or undefined when it must
-   * be written now (the ledger then holds it as in flight until the sink tells its fate).
+   * be written now (the ledger then holds it as in flight until the sink tells its fate, or
+   * the caller abandons it).
    */
-  #admitOnce(f: PublishFrame, seq: number, ledger: DedupeLedger): WrittenAt | undefined {
+  #admitOnce(f: PublishFrame, seq: number, kafkaTopic: string, ledger: DedupeLedger): WrittenAt | undefined {
     const owner = this.#sequenceOwner;
     if (owner === undefined) {
       throw new RequestError(
@@ -316,6 +331,15 @@ export class Session {
     const d = ledger.decide(owner, seq, f.acked);
     switch (d.kind) {
       case "written":
+        if (d.at.topic !== kafkaTopic) {
+          // Not a resend of that record: acking it would claim this one is in a topic it never reached.
+          this.deps.metrics.dedupeResends.inc({ outcome: "seq_reused" });
+          throw new RequestError(
+            ErrorCode.SEQ_REUSED,
+            `seq ${seq} was already used for a record to topic "${d.at.topic}"; this one (to "${kafkaTopic}") ` +
+              `was not written: number each record with a seq of its own`,
+          );
+        }
         this.deps.metrics.dedupeResends.inc({ outcome: "duplicate" });
         return d.at;
       case "in_flight":
@@ -336,16 +360,14 @@ export class Session {
     }
   }
 
-  #admit(f: PublishFrame, epoch: number, seq?: number): Promise<RecordPosition> {
-    const { topics, sink, identity } = this.deps;
-    const decision = topics.resolve(f.topic);
-    if (!decision.ok) throw new RequestError(decision.code, decision.message);
+  /**
+   * Queues the authorised publish in the sink, synchronously, so each client's publishes reach
+   * the sink in order. The sink checks the topic exists (it needs its partitions anyway).
+   * Settles when Kafka answers.
+   */
+  #admit(f: PublishFrame, kafkaTopic: string, epoch: number, seq?: number): Promise<RecordPosition> {
+    const { sink, identity } = this.deps;
     const principal = this.#gate.principal!;
-    if (!principal.permissions.mayPublish(decision.kafkaTopic)) {
-      const message = `"${principal.id}" may not publish to "${f.topic}"`;
-      this.#refused(ErrorCode.PUBLISH_DENIED, message);
-      throw new RequestError(ErrorCode.PUBLISH_DENIED, message);
-    }
     if (!this.deps.kafkaUp()) {
       throw new RequestError(
         ErrorCode.KAFKA_UNAVAILABLE,
@@ -353,7 +375,7 @@ export class Session {
       );
     }
     return sink.send({
-      topic: decision.kafkaTopic,
+      topic: kafkaTopic,
       partition: f.partition,
       key: f.key === undefined ? undefined : encodePayload(f.key, f.keyEncoding),
       value: encodePayload(f.value, f.encoding),

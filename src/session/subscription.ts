@@ -26,6 +26,8 @@ const BUFFER_POLL_MS = 25;
 
 export class Subscription {
   handle?: SourceHandle;
+  /** Group mode: the Kafka group and topic, to tell whether a commit is already covered. */
+  kafkaGroup?: { groupId: string; topic: string };
   #credit: number;
   #waiting?: { delivery: Delivery; resolve(sent: boolean): void; since: number };
   #poll?: ReturnType<typeof setInterval>;

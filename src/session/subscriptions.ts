@@ -18,6 +18,7 @@ import type { SessionDeps } from "./deps.ts";
 import { Subscription } from "./subscription.ts";
 import type { Transport } from "./transport.ts";
 import type { Principal } from "../auth/principal.ts";
+import { kafkaGroupId } from "../auth/namespaces.ts";
 import type { SeriesHolder } from "../observability/bounded_series.ts";
 
 /** What the subscriptions need from their connection. */
@@ -187,15 +188,9 @@ export class Subscriptions {
     return undefined;
   }
 
-  /**
-   * The Kafka group of a group subscription. With auth.namespaceGroups the principal's id
-   * comes first, so two principals naming the same group never share (or steal) its offsets.
-   */
+  /** The Kafka group of a group subscription: the principal's own (auth.namespaceGroups). */
   #kafkaGroup(group: string): string {
-    const { config } = this.host.deps;
-    const p = this.host.principal();
-    const namespaced = config.auth.namespaceGroups && p.kind !== "anonymous";
-    return config.kafka.consumer.groupPrefix + (namespaced ? `${p.id}.${group}` : group);
+    return kafkaGroupId(group, this.host.principal(), this.host.deps.config);
   }
 
   /**
@@ -256,6 +251,7 @@ export class Subscriptions {
     // "latest" and "timestamp" pin every partition the topic has: one that appears later is new.
     const newPartitionsFromStart = f.mode === "broadcast" &&
       (f.from.kind === "latest" || f.from.kind === "timestamp");
+    if (f.mode === "group") subscription.kafkaGroup = { groupId, topic: kafkaTopic };
     const handle = await source.open(
       { topic: kafkaTopic, mode: f.mode, groupId, from: f.from, startOffsets, newPartitionsFromStart },
       subscription.deliver,
@@ -302,6 +298,12 @@ export class Subscriptions {
     }
     const refusal = s.mayCommit(f.partition, f.offset);
     if (refusal) {
+      // A client that reconnected commits what it processed before (its commit's answer was lost
+      // with the link). Kafka may hold that commit already: then it is answered, and nothing moves.
+      if (await this.#alreadyCommitted(s, f.partition, f.offset)) {
+        this.host.send({ op: "committed", id: f.id, sub: f.sub, partition: f.partition, offset: f.offset });
+        return;
+      }
       this.host.refused(refusal.code, refusal.message);
       return this.host.error(refusal.code, refusal.message, f.id, f.sub);
     }
@@ -315,6 +317,21 @@ export class Subscriptions {
       this.host.error(err.code, `commit failed: ${err.message}`, f.id, f.sub);
     } finally {
       this.#commits.delete(done);
+    }
+  }
+
+  /** The group's committed offset (the next to read) is past `offset`: that commit is done. */
+  async #alreadyCommitted(s: Subscription, partition: number, offset: string): Promise<boolean> {
+    if (!s.kafkaGroup) return false;
+    try {
+      const next = await this.host.deps.catalog.groupCommitted(
+        s.kafkaGroup.groupId,
+        s.kafkaGroup.topic,
+        partition,
+      );
+      return next !== undefined && BigInt(next) > BigInt(offset);
+    } catch {
+      return false; // cannot tell: the refusal stands
     }
   }
 

@@ -14,6 +14,8 @@ export interface HaNodeSpec {
   priority: number;
   /** Bootstrap brokers for this node (e.g. through a proxy that can be cut). */
   brokers?: string;
+  /** Extra --set options for this node only, after the cluster's. */
+  set?: string[];
 }
 
 interface NodeState {
@@ -102,6 +104,7 @@ export class HaCluster {
         "kafka.connectionTimeoutMs=1000",
         "kafka.requestTimeoutMs=3000",
         ...this.set,
+        ...(n.spec.set ?? []),
       ],
     });
     return n.bridge;

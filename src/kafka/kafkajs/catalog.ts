@@ -117,6 +117,17 @@ export class KafkajsCatalog implements KafkaCatalog {
     }
   }
 
+  async groupCommitted(groupId: string, topic: string, partition: number): Promise<string | undefined> {
+    try {
+      const admin = await this.#ready();
+      const rows = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const offset = rows[0]?.partitions.find((p) => p.partition === partition)?.offset;
+      return offset === undefined || offset === "-1" ? undefined : offset;
+    } catch (e) {
+      throw classify(e);
+    }
+  }
+
   endOffsets(topic: string): Promise<Record<string, string>> {
     return this.#offsets(topic, "high");
   }

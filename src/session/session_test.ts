@@ -1,0 +1,150 @@
+/**
+ * A Session over a fake socket and a fake sink (the real topic policy, authenticator, metrics
+ * and dedupe ledger): what it answers, and what it hands to Kafka, for publishes and hellos.
+ */
+import assert from "node:assert/strict";
+import { Authenticator } from "../auth/authenticator.ts";
+import { type ConfigInput, configSchema } from "../config/schema.ts";
+import { DedupeLedger } from "../dedupe/ledger.ts";
+import { DedupeTable } from "../dedupe/table.ts";
+import type { KafkaSink, OutgoingRecord, RecordPosition } from "../kafka/types.ts";
+import { createLogger } from "../observability/logger.ts";
+import { BridgeMetrics } from "../observability/metrics.ts";
+import { Session, type SessionDeps } from "./session.ts";
+import { TopicPolicy } from "./topics.ts";
+
+type Frame = Record<string, unknown>;
+
+function harness(input: ConfigInput = {}) {
+  const config = configSchema.parse({
+    ...input,
+    // "enabled": anonymous whatever the (fake) socket's address.
+    auth: { anonymous: "enabled", anonymousPermissions: { publish: ["orders", "audit"] }, ...input.auth },
+  });
+  const ledger = new DedupeLedger(new DedupeTable(config.dedupe), {
+    node: "n1",
+    rebuildTimeoutMs: 1_000,
+    epoch: () => 3,
+  });
+  const sent: OutgoingRecord[] = [];
+  const offsets = new Map<string, number>();
+  const sink = {
+    send(record: OutgoingRecord): Promise<RecordPosition> {
+      sent.push(record);
+      const offset = offsets.get(record.topic) ?? 0;
+      offsets.set(record.topic, offset + 1);
+      const position = { topic: record.topic, partition: 0, offset: String(offset) };
+      if (record.sequence) ledger.fate(record, position); // the sink's onSequencedFate, as app.ts wires it
+      return Promise.resolve(position);
+    },
+  } as unknown as KafkaSink;
+  let kafkaUp = true;
+  const deps = {
+    config,
+    identity: { node: "n1", role: () => "standalone", epoch: () => 3 },
+    sink,
+    topics: new TopicPolicy(config.topics),
+    auth: new Authenticator(config.auth, "127.0.0.1", undefined),
+    metrics: new BridgeMetrics(),
+    log: createLogger("silent", "n1"),
+    kafkaUp: () => kafkaUp,
+    dedupe: ledger,
+  } as unknown as SessionDeps;
+  const frames: Frame[] = [];
+  const session = new Session({
+    send: (text) => void frames.push(JSON.parse(text)),
+    bufferedAmount: () => 0,
+    close: () => {},
+  }, deps);
+  session.start();
+  let requests = 0;
+  /** Sends a frame and returns the answer that names its id. */
+  const request = async (frame: Frame): Promise<Frame> => {
+    const id = `r${++requests}`;
+    session.handleText(JSON.stringify({ id, ...frame }));
+    for (let i = 0; i < 10; i++) {
+      const answer = frames.find((f) => f.id === id);
+      if (answer) return answer;
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    throw new Error(`no answer to ${JSON.stringify(frame)}`);
+  };
+  const publish = (topic: string, seq: number, extra: Frame = {}) =>
+    request({ op: "publish", topic, value: `s${seq}`, seq, ...extra });
+  return { session, sent, request, publish, setKafkaUp: (up: boolean) => (kafkaUp = up) };
+}
+
+Deno.test("session: a resent seq is checked like a new publish before the dedupe ledger answers it", async () => {
+  const h = harness({ topics: { deny: ["__*", "hidden"] } });
+  assert.equal((await h.request({ op: "hello", clientId: "dev-1", instance: "run-1" })).op, "hello_ok");
+  const first = await h.publish("orders", 1);
+  assert.deepEqual([first.op, first.topic, first.offset], ["ack", "orders", "0"]);
+  const again = await h.publish("orders", 1);
+  assert.deepEqual([again.op, again.duplicate, again.offset, again.epoch], ["ack", true, "0", 3]);
+
+  const denied = await h.publish("payments", 1);
+  assert.deepEqual(
+    [denied.op, denied.code],
+    ["nack", "PUBLISH_DENIED"],
+    "no duplicate ack for a denied topic",
+  );
+  const hidden = await h.publish("hidden", 1);
+  assert.deepEqual([hidden.op, hidden.code], ["nack", "TOPIC_DENIED"]);
+
+  const reused = await h.publish("audit", 1);
+  assert.deepEqual([reused.op, reused.code, reused.retryable], ["nack", "SEQ_REUSED", false]);
+  assert.match(reused.message as string, /seq 1 was already used for a record to topic "orders"/);
+  assert.deepEqual(h.sent.map((r) => r.topic), ["orders"], "only the first publish reached the sink");
+  const still = await h.publish("orders", 1);
+  assert.equal(still.duplicate, true, "the refusals left the ledger's record of seq 1 as it was");
+});
+
+Deno.test("session: a sequenced publish refused before the sink leaves nothing in flight", async () => {
+  const h = harness();
+  await h.request({ op: "hello", clientId: "dev-2", instance: "run-1" });
+  h.setKafkaUp(false);
+  const down = await h.publish("orders", 1);
+  assert.deepEqual([down.op, down.code], ["nack", "KAFKA_UNAVAILABLE"]);
+  h.setKafkaUp(true);
+  const retried = await h.publish("orders", 1);
+  assert.deepEqual([retried.op, retried.duplicate], ["ack", undefined], "written, not PUBLISH_IN_FLIGHT");
+  const denied = await h.publish("payments", 2);
+  assert.equal(denied.code, "PUBLISH_DENIED");
+  const second = await h.publish("orders", 2);
+  assert.deepEqual([second.op, second.duplicate], ["ack", undefined]);
+  assert.deepEqual(h.sent.map((r) => r.sequence?.seq), [1, 2]);
+});
+
+Deno.test("session: client headers named eb-* are refused; the bridge's own are written", async () => {
+  const h = harness();
+  await h.request({ op: "hello", clientId: "dev-3" });
+  const forged = await h.request({
+    op: "publish",
+    topic: "orders",
+    value: "x",
+    headers: { "eb-principal": "alice" },
+  });
+  assert.deepEqual([forged.op, forged.code], ["nack", "BAD_FIELD"]);
+  assert.match(forged.message as string, /header "eb-principal" is reserved/);
+  const ok = await h.request({ op: "publish", topic: "orders", value: "x", headers: { trace: "t1" } });
+  assert.equal(ok.op, "ack");
+  assert.equal(h.sent.length, 1);
+  const headers = h.sent[0].headers;
+  assert.equal(headers.trace, "t1");
+  assert.equal(headers["eb-client-id"], "dev-3");
+  assert.equal(headers["eb-principal"], undefined, "anonymous records name no principal");
+});
+
+Deno.test("session: where the bridge accepts tokens, an anonymous hello must use the anonymous namespace", async () => {
+  const key = { id: "alice", hash: `sha256:${"0".repeat(64)}` };
+  const h = harness({ auth: { apiKeys: [key] } });
+  for (const clientId of ["alice", "alice.s1", "dev-1"]) {
+    const r = await h.request({ op: "hello", clientId });
+    assert.deepEqual([r.op, r.code], ["error", "CLIENT_ID_DENIED"], clientId);
+  }
+  const ok = await h.request({ op: "hello", clientId: "anonymous.dev-1" });
+  assert.deepEqual([ok.op, ok.clientId], ["hello_ok", "anonymous.dev-1"]);
+  // Without tokens nobody can be impersonated: any clientId, as before.
+  const open = harness();
+  assert.equal((await open.request({ op: "hello", clientId: "alice" })).op, "hello_ok");
+});
