@@ -4,6 +4,7 @@
  * bridge can drop duplicates) and subscriptions that resume without a gap. Web standards
  * only: it runs unchanged in Deno and in browsers.
  */
+import { TypedEventTarget } from "./typed_events.ts";
 import { RETRYABLE } from "../protocol/codes.ts";
 import { principalNamespace } from "../protocol/namespace.ts";
 import type { Encoding, WelcomeFrame } from "../protocol/frames.ts";
@@ -80,7 +81,7 @@ interface ClientEventMap {
   log: CustomEvent<LogLine>;
 }
 
-export class EdgeBridgeClient extends EventTarget {
+export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
   #clientId: string;
   /** Without a clientId option, a token's principal names the client ("<principal>.<uuid>") once known. */
   readonly #clientIdGiven: boolean;
@@ -271,42 +272,6 @@ export class EdgeBridgeClient extends EventTarget {
    */
   close(opts: { timeoutMs?: number } = {}): Promise<void> {
     return this.#closed ??= this.#close(opts.timeoutMs ?? 10_000);
-  }
-
-  override addEventListener<K extends keyof ClientEventMap>(
-    type: K,
-    listener: (ev: ClientEventMap[K]) => void,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: unknown,
-    options?: boolean | AddEventListenerOptions,
-  ): void {
-    super.addEventListener(type, listener as EventListener, options);
-  }
-
-  override removeEventListener<K extends keyof ClientEventMap>(
-    type: K,
-    listener: (ev: ClientEventMap[K]) => void,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(
-    type: string,
-    listener: unknown,
-    options?: boolean | EventListenerOptions,
-  ): void {
-    super.removeEventListener(type, listener as EventListener, options);
   }
 
   // ---- connection loop ----

@@ -4,6 +4,7 @@
  * it left off on a new link (group: from Kafka's committed offsets; broadcast: from the
  * positions it tracks) and drops replayed positions it already handed over.
  */
+import { TypedEventTarget } from "./typed_events.ts";
 import type { ErrorCode } from "../protocol/codes.ts";
 import type { Encoding, MessageFrame, SkippedFrame, SubscribeMode } from "../protocol/frames.ts";
 import { SubscriptionError } from "./errors.ts";
@@ -57,7 +58,7 @@ interface SubscriptionEventMap {
   skipped: CustomEvent<Skipped>;
 }
 
-export class Subscription extends EventTarget implements AsyncIterable<Message> {
+export class Subscription extends TypedEventTarget<SubscriptionEventMap> implements AsyncIterable<Message> {
   readonly mode: SubscribeMode;
   readonly group?: string;
   readonly from: From;
@@ -173,42 +174,6 @@ export class Subscription extends EventTarget implements AsyncIterable<Message> 
         return { done: true, value: undefined };
       },
     };
-  }
-
-  override addEventListener<K extends keyof SubscriptionEventMap>(
-    type: K,
-    listener: (ev: SubscriptionEventMap[K]) => void,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: unknown,
-    options?: boolean | AddEventListenerOptions,
-  ): void {
-    super.addEventListener(type, listener as EventListener, options);
-  }
-
-  override removeEventListener<K extends keyof SubscriptionEventMap>(
-    type: K,
-    listener: (ev: SubscriptionEventMap[K]) => void,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(
-    type: string,
-    listener: unknown,
-    options?: boolean | EventListenerOptions,
-  ): void {
-    super.removeEventListener(type, listener as EventListener, options);
   }
 
   // ---- driven by the client ----
