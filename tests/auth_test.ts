@@ -574,3 +574,67 @@ Deno.test("auth: a flood of bad API keys stays bounded; failures are limited per
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("auth: the default deny list refuses internal topics that exist: connect-*, _schemas, __*", async () => {
+  // Created first, so that it is the topic policy that refuses them, not a missing topic.
+  await createTopics([{ name: "connect-configs" }, { name: "_schemas" }]);
+  const schemasBefore = (await kcatRead("_schemas")).length;
+  const bridge = await BridgeProcess.start(); // defaults: anonymous on loopback, allowed everything else
+  const c = await bridge.connect();
+  try {
+    assert.equal(c.welcome?.principal.kind, "anonymous");
+    const sub = await c.request({ op: "subscribe", sub: "cfg", topic: "connect-configs", from: "earliest" });
+    assert.deepEqual([sub.op, sub.code, sub.sub], ["error", "TOPIC_DENIED", "cfg"]);
+    const offsets = await c.request({ op: "subscribe", sub: "co", topic: "__consumer_offsets" });
+    assert.deepEqual([offsets.op, offsets.code], ["error", "TOPIC_DENIED"]);
+    const pub = await c.publish("_schemas", '{"schema":"forged"}');
+    assert.deepEqual([pub.op, pub.code], ["nack", "TOPIC_DENIED"]);
+    const allowed = uniqueTopic("deny-control");
+    await createTopics([{ name: allowed }]);
+    assert.equal((await c.publish(allowed, "fine")).op, "ack", "an ordinary topic is served on this bridge");
+    assert.equal((await kcatRead("_schemas")).length, schemasBefore, "nothing reached _schemas");
+  } finally {
+    await c.close();
+    assert.equal(await bridge.stop(), 0);
+  }
+});
+
+Deno.test("auth: a refreshed token that allows less ends the subscriptions it no longer allows", async () => {
+  const s = await setUp();
+  const group = `g-${crypto.randomUUID().slice(0, 8)}`;
+  const sign = (p: Parameters<typeof perms>[0], sub = "alice") =>
+    s.hs.sign({ sub, ...perms(p) }, { expiresIn: "10m", audience: AUDIENCE });
+  const c = await connect(s.bridge.url, await sign({ subscribe: [s.topic, s.other], groups: ["g-*"] }));
+  try {
+    const kept = await c.subscribe(s.topic, { from: "latest", credit: 10 });
+    const other = await c.subscribe(s.other, { from: "latest" });
+    const grouped = await c.subscribe(s.topic, { mode: "group", group, from: "latest" });
+
+    const refreshed = await c.request({ op: "auth", token: await sign({ subscribe: [s.topic] }) });
+    assert.deepEqual([refreshed.op, refreshed.principal], ["auth_ok", "alice"]);
+    const ended = (sub: string) =>
+      c.waitFor((f) => f.op === "unsubscribed" && f.sub === sub, 20_000, `unsubscribed ${sub}`);
+    const [endedOther, endedGroup] = await Promise.all([ended(other.sub), ended(grouped.sub)]);
+    assert.match(endedOther.reason, /may not subscribe to .*no longer allows/);
+    assert.match(endedGroup.reason, /may not join group .*no longer allows/);
+    const errorOf = (sub: string) => c.frames.find((f) => f.op === "error" && f.sub === sub);
+    assert.equal(errorOf(other.sub)?.code, "SUBSCRIBE_DENIED");
+    assert.equal(errorOf(grouped.sub)?.code, "GROUP_DENIED");
+    assert.equal(c.frames.indexOf(errorOf(other.sub)!) < c.frames.indexOf(endedOther), true, "error first");
+    assert.equal(errorOf(kept.sub), undefined);
+
+    // The subscription still allowed goes on, and a refresh for someone else changes nothing.
+    const bob = await c.request({ op: "auth", token: await sign({ subscribe: ["*"] }, "bob") });
+    assert.deepEqual([bob.op, bob.code], ["error", "AUTH_CLAIMS"]);
+    await kcatProduce(s.topic, ["after refresh"], { partition: 0 });
+    const got = await c.waitFor((f) => f.op === "message" && f.sub === kept.sub, 20_000);
+    assert.equal(got.value, "after refresh");
+    const again = await c.request({ op: "subscribe", sub: "again", topic: s.other, from: "latest" });
+    assert.equal(again.code, "SUBSCRIBE_DENIED", "the narrower token applies to new subscriptions too");
+    assert.equal(s.bridge.logs(/may not subscribe/).filter((l) => l.level === "info").length, 1);
+  } finally {
+    await c.close();
+    assert.equal(await s.bridge.stop(), 0);
+    await Deno.remove(s.dir, { recursive: true });
+  }
+});

@@ -5,6 +5,7 @@
  * FUZZ_SEED=<seed> replays the same frames.
  */
 import assert from "node:assert/strict";
+import { hashApiKey } from "../src/auth/api_keys.ts";
 import { BridgeProcess } from "./helpers/bridge.ts";
 import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
 import type { Frame } from "./helpers/ws_client.ts";
@@ -28,7 +29,8 @@ function rng(seed: number): () => number {
   };
 }
 
-function generator(seed: number, topic: string) {
+/** `tokens`: what the generated `auth` frames carry (good and bad tokens, for a bridge that requires one). */
+function generator(seed: number, topic: string, tokens: readonly string[] = ["not.a.jwt"]) {
   const rand = rng(seed);
   const int = (n: number) => Math.floor(rand() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
@@ -87,7 +89,7 @@ function generator(seed: number, topic: string) {
       () => ({ op: "unsubscribe", id: `u${int(1e6)}`, sub: `s${int(20)}` }),
       () => ({ op: "hello", id: `h${int(1e6)}`, clientId: `fuzz-${int(5)}`, instance: `i${int(3)}` }),
       () => ({ op: "ping", id: `x${int(1e6)}` }),
-      () => ({ op: "auth", id: `a${int(1e6)}`, token: "not.a.jwt" }),
+      () => ({ op: "auth", id: `a${int(1e6)}`, token: pick(tokens) }),
     ])();
   const mutateObject = (o: Record<string, unknown>): string => {
     const keys = Object.keys(o);
@@ -131,7 +133,7 @@ function generator(seed: number, topic: string) {
     }
   };
   /** One frame to send: text, or bytes for a binary frame. */
-  return (): string | Uint8Array => {
+  const next = (): string | Uint8Array => {
     switch (int(20)) {
       case 0:
         return crypto.getRandomValues(new Uint8Array(1 + int(200))); // binary
@@ -156,6 +158,19 @@ function generator(seed: number, topic: string) {
         return mutateObject(base());
     }
   };
+  /** An `auth` frame with one of the tokens: as it should be, or mutated like the others. */
+  const auth = (): string => {
+    const frame = { op: "auth", id: `a${int(1e6)}`, token: pick(tokens) };
+    switch (int(3)) {
+      case 0:
+        return JSON.stringify(frame);
+      case 1:
+        return mutateObject(frame);
+      default:
+        return mutateText(JSON.stringify(frame));
+    }
+  };
+  return Object.assign(next, { auth, int });
 }
 
 async function rss(bridge: BridgeProcess): Promise<number> {
@@ -237,5 +252,186 @@ Deno.test("fuzz: 100,000 malformed and mutated frames: no crash, no INTERNAL, me
     assert.equal(health.status, 200, "still up");
   } finally {
     assert.equal(await bridge.stop(), 0, "a clean exit after the run");
+  }
+});
+
+/** What a connection may get before it is admitted: one refusal, with one of these codes. */
+const PRE_AUTH_CODES = new Set([
+  "AUTH_REQUIRED",
+  "AUTH_TIMEOUT",
+  "AUTH_INVALID",
+  "AUTH_EXPIRED",
+  "AUTH_CLAIMS",
+  "AUTH_REVOKED",
+  "AUTH_UNAVAILABLE",
+  "AUTH_RATE_LIMITED",
+  "PRE_AUTH_LIMIT",
+]);
+const GOOD_KEY = "ebk_fuzz-key-for-tests-0123456789abcdef";
+/** Tokens the handshake may carry (subprotocol characters only): none of them is a key of this bridge. */
+const BAD_KEYS = [
+  "ebk_fuzz-key-for-tests-0123456789abcdeF",
+  "fuzzer.not-the-key",
+  "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+  "x",
+];
+
+/** One connection of the pre-auth round: the frames it got, and how the bridge closed it. */
+class RawConnection {
+  readonly frames: Frame[] = [];
+  closeCode?: number;
+  readonly closed: Promise<void>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (e) => void this.frames.push(JSON.parse(e.data as string)));
+    this.closed = new Promise((r) =>
+      ws.addEventListener("close", (e) => {
+        this.closeCode = e.code;
+        r();
+      }, { once: true })
+    );
+  }
+
+  static async open(url: string, token?: string): Promise<RawConnection> {
+    const ws = new WebSocket(url, token ? ["edge-bridge.v1", `bearer.${token}`] : []);
+    const c = new RawConnection(ws);
+    await new Promise<void>((res, rej) => {
+      ws.addEventListener("open", () => res(), { once: true });
+      ws.addEventListener("error", () => rej(new Error(`cannot connect to ${url}`)), { once: true });
+    });
+    return c;
+  }
+
+  send(frame: string | Uint8Array): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+  }
+
+  /** Waits until `pred` holds or the bridge closed the connection; throws past `timeoutMs`. */
+  async until(pred: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!pred() && this.closeCode === undefined) {
+      if (performance.now() > deadline) {
+        throw new Error(
+          `no ${what} within ${timeoutMs} ms; last frames ${JSON.stringify(this.frames.slice(-3))}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+Deno.test("fuzz: frames before (or instead of) a token on a bridge that requires one: refused, never served", async () => {
+  const seed = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+  console.log(`fuzz (pre-auth) seed ${seed} (FUZZ_SEED=${seed} replays this run)`);
+  const topic = uniqueTopic("fuzz-auth");
+  await createTopics([{ name: topic, partitions: 2 }]);
+  const dir = await Deno.makeTempDir({ prefix: "eb-fuzz-auth-" });
+  await Deno.writeTextFile(
+    `${dir}/config.json`,
+    JSON.stringify({
+      auth: {
+        anonymous: "disabled",
+        timeoutMs: 300,
+        apiKeys: [{ id: "fuzzer", hash: await hashApiKey(GOOD_KEY), publish: [topic], subscribe: [topic] }],
+      },
+    }),
+  );
+  const bridge = await BridgeProcess.start({
+    set: ["server.maxFrameBytes=4096", "limits.maxConsumersPerConnection=1"],
+    env: { EDGE_BRIDGE_CONFIG: `${dir}/config.json`, EDGE_BRIDGE_LOG_LEVEL: "info" },
+  });
+  const FRAMES_PER_WORKER = 3_000;
+  const WORKERS = 8;
+  const SUB_ROUNDS = 3;
+  const rssBefore = await rss(bridge);
+  const rssAfterRound: number[] = [];
+  const refused: RawConnection[] = [];
+  const admitted: RawConnection[] = [];
+  const started = performance.now();
+  let frames = 0;
+  try {
+    for (let round = 0; round < SUB_ROUNDS; round++) {
+      await Promise.all(Array.from({ length: WORKERS }, async (_, wi) => {
+        const next = generator(seed + round * WORKERS + wi, topic, ["not.a.jwt", GOOD_KEY, ...BAD_KEYS]);
+        let sent = 0;
+        while (sent < FRAMES_PER_WORKER) {
+          // How this connection starts: no token at all, a token in the handshake (good or not), or an
+          // auth frame (good, or mutated) first; then a burst of fuzz that arrives before any answer.
+          const kind = next.int(5);
+          const handshake = kind === 1
+            ? GOOD_KEY
+            : kind === 2
+            ? BAD_KEYS[next.int(BAD_KEYS.length)]
+            : undefined;
+          const c = await RawConnection.open(bridge.url, handshake);
+          if (kind === 3) c.send(JSON.stringify({ op: "auth", token: GOOD_KEY }));
+          if (kind === 4) c.send(next.auth());
+          const burst = 1 + next.int(40);
+          for (let i = 0; i < burst; i++) c.send(next());
+          sent += burst;
+          // Every connection is admitted (welcome) or refused and closed, within auth.timeoutMs.
+          await c.until(() => c.frames.some((f) => f.op === "welcome"), "welcome or close");
+          if (!c.frames.some((f) => f.op === "welcome")) {
+            refused.push(c);
+            continue;
+          }
+          // Admitted: more fuzz as the principal, in step with the bridge.
+          for (let batch = 0; batch < 2 && c.closeCode === undefined; batch++) {
+            for (let i = 0; i < 100; i++) c.send(next());
+            sent += 100;
+            const sync = `sync-${round}-${wi}-${sent}`;
+            c.send(JSON.stringify({ op: "ping", id: sync }));
+            await c.until(() => c.frames.some((f) => f.id === sync), `pong ${sync}`);
+          }
+          if (c.closeCode === undefined) {
+            c.ws.close(1000);
+            await c.closed;
+          }
+          admitted.push(c);
+        }
+        frames += sent;
+      }));
+      rssAfterRound.push(await rss(bridge));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const all = [...refused, ...admitted];
+    const codes = new Map<string, number>();
+    for (const f of all.flatMap((c) => c.frames)) if (f.code) codes.set(f.code, (codes.get(f.code) ?? 0) + 1);
+    console.log(
+      `${frames} frames on ${all.length} connections (${admitted.length} admitted) in ${
+        seconds.toFixed(1)
+      } s; ` +
+        `codes ${JSON.stringify(Object.fromEntries(codes))}; RSS ${(rssBefore / 1e6).toFixed(0)} MB, ` +
+        `after each round ${rssAfterRound.map((r) => (r / 1e6).toFixed(0)).join(", ")} MB`,
+    );
+    assert.deepEqual(all.flatMap((c) => c.frames).filter((f) => f.code === "INTERNAL"), [], "no INTERNAL");
+    for (const c of refused) {
+      // Before welcome the bridge sends nothing but its one refusal, then closes 4401.
+      assert.equal(c.frames.length, 1, `one frame before the close: ${JSON.stringify(c.frames)}`);
+      assert.equal(c.frames[0].op, "error");
+      assert.ok(PRE_AUTH_CODES.has(c.frames[0].code), `a refusal code: ${c.frames[0].code}`);
+      assert.equal(c.closeCode, 4401, `closed 4401 after ${c.frames[0].code}`);
+    }
+    for (const c of admitted) {
+      assert.equal(c.frames[0].op, "welcome", `nothing before welcome: ${JSON.stringify(c.frames[0])}`);
+      assert.equal(c.frames[0].principal.id, "fuzzer");
+      if (c.closeCode !== 1000) {
+        assert.ok(DOCUMENTED_CLOSES.has(c.closeCode!), `close code ${c.closeCode} is documented`);
+      }
+    }
+    // Both sides of the gate were fuzzed.
+    assert.ok((codes.get("AUTH_REQUIRED") ?? 0) > 0 && (codes.get("AUTH_INVALID") ?? 0) > 0, "refusals");
+    assert.ok(admitted.length > 0, "admissions");
+    const errors = bridge.logs(/./).filter((l) => Number(l.level) >= 50);
+    assert.deepEqual(errors, [], "the bridge logged no error");
+    const lateGrowth = (rssAfterRound.at(-1)! - Math.max(...rssAfterRound.slice(0, 2))) / 1e6;
+    assert.ok(lateGrowth < 64, `RSS grew ${lateGrowth.toFixed(0)} MB over the last round`);
+    assert.ok((rssAfterRound.at(-1)! - rssBefore) / 1e6 < 256, "RSS bounded");
+    const health = await fetch(`${bridge.httpUrl}/healthz`);
+    await health.body?.cancel();
+    assert.equal(health.status, 200, "still up");
+  } finally {
+    assert.equal(await bridge.stop(), 0, "a clean exit after the run");
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -27,6 +27,11 @@ export interface JwtOptions {
   publicKeys: string[];
   jwksUrl?: string;
   jwksCacheMs: number;
+  /**
+   * The least time between two fetches of the JWKS for a token with an unknown `kid` (default: 30 s,
+   * or jwksCacheMs if shorter): tokens naming made-up kids must not make the bridge hammer the endpoint.
+   */
+  jwksRefetchCooldownMs?: number;
   issuer?: string;
   audience?: string;
   clockToleranceSec: number;
@@ -55,7 +60,7 @@ export class JwtVerifier {
     if (opts.jwksUrl) {
       this.#jwks = createRemoteJWKSet(new URL(opts.jwksUrl), {
         cacheMaxAge: opts.jwksCacheMs,
-        cooldownDuration: Math.min(30_000, opts.jwksCacheMs),
+        cooldownDuration: opts.jwksRefetchCooldownMs ?? Math.min(30_000, opts.jwksCacheMs),
         timeoutDuration: 5_000,
       });
     }

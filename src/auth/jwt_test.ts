@@ -84,6 +84,7 @@ Deno.test("jwt: keys from a JWKS URL, fetched once and cached; an unreachable JW
       await other.sign(claims, { expiresIn: "5m", audience: "edge-bridge", kid: "k9" }),
     );
     assert.deepEqual([r.ok, !r.ok && r.code], [false, ErrorCode.AUTH_INVALID]);
+    assert.equal(fetches, 1, "an unknown kid within the 30 s cooldown fetches nothing");
   } finally {
     await new Promise((r) => server.close(r));
   }
@@ -113,4 +114,74 @@ Deno.test('jwt: a `sub` that is not a string, or is the reserved "anonymous", is
     await signer.sign({ ...claims, sub: "alice@example.com" }, { expiresIn: "5m", audience: "edge-bridge" }),
   );
   assert.ok(dotted.ok, "ids with dots stay valid (their names are escaped, src/protocol/namespace.ts)");
+});
+
+/** A JWKS endpoint on 127.0.0.1 (Deno.serve) whose keys the test replaces, counting its fetches. */
+function jwksServer(initial: object[]) {
+  const state = { keys: initial, fetches: 0 };
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
+    state.fetches++;
+    return Response.json({ keys: state.keys });
+  });
+  return { state, url: `http://127.0.0.1:${server.addr.port}/jwks.json`, close: () => server.shutdown() };
+}
+
+const jwkOf = async (alg: "ES256" | "EdDSA", kid: string) => {
+  const signer = await testSigner(alg);
+  return { signer, jwk: { ...signer.jwk, kid, alg, use: "sig" } };
+};
+const tokenFor = (signer: Awaited<ReturnType<typeof testSigner>>, kid: string) =>
+  signer.sign(claims, { expiresIn: "5m", audience: "edge-bridge", kid });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("jwt: a rotated JWKS: a new kid is fetched on first sight, and the removed key is refused after", async () => {
+  const k1 = await jwkOf("ES256", "k1");
+  const k2 = await jwkOf("EdDSA", "k2");
+  const jwks = jwksServer([k1.jwk]);
+  try {
+    // A cache far longer than the test: only the unknown kid can make the verifier fetch again.
+    const v = await JwtVerifier.create({
+      ...base,
+      jwksUrl: jwks.url,
+      jwksCacheMs: 600_000,
+      jwksRefetchCooldownMs: 200,
+    });
+    const old = await tokenFor(k1.signer, "k1");
+    assert.ok((await v.verify(old)).ok);
+    jwks.state.keys = [k2.jwk]; // the issuer rotates: k1 is gone, k2 signs from now on
+    const cached = await v.verify(old);
+    assert.ok(cached.ok, "until the JWKS is fetched again, the cached k1 still verifies");
+    assert.equal(jwks.state.fetches, 1);
+    await sleep(250); // past the refetch cooldown, long before the cache's age
+    const fresh = await v.verify(await tokenFor(k2.signer, "k2"));
+    assert.ok(fresh.ok, JSON.stringify(fresh));
+    assert.equal(fresh.principal.id, "alice");
+    assert.equal(jwks.state.fetches, 2, "the unknown kid k2 made the verifier fetch the JWKS again");
+    const removed = await v.verify(old);
+    assert.deepEqual([removed.ok, !removed.ok && removed.code], [false, ErrorCode.AUTH_INVALID]);
+    assert.match(!removed.ok ? removed.message : "", /no key of the JWKS matches/);
+  } finally {
+    await jwks.close();
+  }
+});
+
+Deno.test("jwt: once jwksCacheMs has passed the JWKS is fetched again: a removed key is refused, its successor verifies", async () => {
+  const k1 = await jwkOf("ES256", "k1");
+  const k2 = await jwkOf("ES256", "k2");
+  const jwks = jwksServer([k1.jwk]);
+  try {
+    const v = await JwtVerifier.create({ ...base, jwksUrl: jwks.url, jwksCacheMs: 300 });
+    const old = await tokenFor(k1.signer, "k1");
+    assert.ok((await v.verify(old)).ok);
+    assert.equal(jwks.state.fetches, 1);
+    jwks.state.keys = [k2.jwk];
+    await sleep(400); // the cached set is stale now
+    const removed = await v.verify(old);
+    assert.deepEqual([removed.ok, !removed.ok && removed.code], [false, ErrorCode.AUTH_INVALID]);
+    assert.ok(jwks.state.fetches >= 2, "the stale set was fetched again before k1 was looked up");
+    const fresh = await v.verify(await tokenFor(k2.signer, "k2"));
+    assert.ok(fresh.ok, JSON.stringify(fresh));
+  } finally {
+    await jwks.close();
+  }
 });

@@ -1,9 +1,10 @@
 /**
  * Open connections per client IP address, so one host cannot take all of server.maxConnections.
+ * IPv6 clients are counted per /64 (addressBlock): a host may use any address of its /64.
  * Loopback is not counted unless asked: on an edge host a local TLS-terminating proxy connects
  * from 127.0.0.1 for all of its clients, and server.maxConnections still bounds them.
  */
-import { isLoopbackAddress } from "./address.ts";
+import { addressBlock, isLoopbackAddress } from "./address.ts";
 
 export class ConnectionsPerIp {
   readonly #open = new Map<string, number>();
@@ -14,20 +15,22 @@ export class ConnectionsPerIp {
   /** Takes a slot for `ip`; false (and nothing taken) when it has `max` open already. */
   acquire(ip: string): boolean {
     if (!this.#counts(ip)) return true;
-    const n = this.#open.get(ip) ?? 0;
+    const block = addressBlock(ip);
+    const n = this.#open.get(block) ?? 0;
     if (n >= this.max) return false;
-    this.#open.set(ip, n + 1);
+    this.#open.set(block, n + 1);
     return true;
   }
 
   release(ip: string): void {
     if (!this.#counts(ip)) return;
-    const n = (this.#open.get(ip) ?? 0) - 1;
-    if (n > 0) this.#open.set(ip, n);
-    else this.#open.delete(ip); // the map holds only addresses with connections open
+    const block = addressBlock(ip);
+    const n = (this.#open.get(block) ?? 0) - 1;
+    if (n > 0) this.#open.set(block, n);
+    else this.#open.delete(block); // the map holds only addresses with connections open
   }
 
-  /** Addresses with connections open (for tests and metrics). */
+  /** Addresses (IPv6: /64s) with connections open (for tests and metrics). */
   get addresses(): number {
     return this.#open.size;
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { clientAddress } from "./address.ts";
+import { addressBlock, clientAddress } from "./address.ts";
 import { ConnectionsPerIp } from "./connections_per_ip.ts";
 import { ConsumerBudget } from "./consumer_budget.ts";
 import { TokenBucket } from "./rate.ts";
@@ -20,6 +20,38 @@ Deno.test("connections per IP: a slot per connection, given back on close; loopb
   assert.ok(new ConnectionsPerIp(0, true).acquire("x"), "0: no limit");
   assert.equal(clientAddress("::ffff:10.1.2.3"), "10.1.2.3");
   assert.equal(clientAddress(undefined), "unknown");
+});
+
+Deno.test("connections per IP: IPv6 clients are counted per /64, whichever addresses of it they use", () => {
+  const c = new ConnectionsPerIp(2, false);
+  assert.ok(c.acquire("2001:db8:0:7::1") && c.acquire("2001:db8:0:7:aaaa:bbbb:cccc:dddd"));
+  assert.ok(!c.acquire("2001:0db8:0000:0007:ffff::9"), "a third address of the same /64, written long");
+  assert.ok(!c.acquire("2001:db8:0:7::1%eth0"), "a zone does not make it another host");
+  assert.ok(c.acquire("2001:db8:0:8::1"), "the next /64 is another host");
+  assert.equal(c.addresses, 2);
+  c.release("2001:db8:0:7:aaaa:bbbb:cccc:dddd");
+  assert.ok(c.acquire("2001:db8:0:7::2"), "a slot given back by any address of the /64");
+  for (let i = 0; i < 5; i++) assert.ok(c.acquire("::1"), "loopback still not counted");
+
+  assert.equal(addressBlock("2001:DB8::1"), "2001:db8:0:0::/64");
+  assert.equal(addressBlock("fe80::1:2:3:4%eth0"), "fe80:0:0:0::/64");
+  assert.equal(addressBlock("::"), "0:0:0:0::/64");
+  assert.equal(addressBlock("64:ff9b:1:2:3:4:10.1.2.3"), "64:ff9b:1:2::/64", "an embedded IPv4 tail");
+  assert.equal(addressBlock("::ffff:a01:203"), "10.1.2.3", "IPv4-mapped: its IPv4 host");
+  assert.equal(addressBlock("10.1.2.3"), "10.1.2.3", "IPv4 as it is");
+  for (
+    const other of [
+      "unknown",
+      "proxy@127.0.0.1",
+      "1:2:3",
+      "1::2::3",
+      "1:2:3:4:5:6:7:8:9",
+      "g::1",
+      "::1.2.3.999",
+    ]
+  ) {
+    assert.equal(addressBlock(other), other, `not IPv6: counted as it is (${other})`);
+  }
 });
 
 Deno.test("token bucket: a second's burst, then the rate; debt tells how long to wait", () => {

@@ -18,6 +18,7 @@ import { OriginPolicy } from "../origin/origin_policy.ts";
 import type { CertificateMaterial } from "../tls/certificate_files.ts";
 import { liveCloseReason, safeCloseReason } from "../protocol/close_reason.ts";
 import { type Peer, peerOf } from "../auth/peer.ts";
+import { addressBlock } from "../limits/address.ts";
 import { ConnectionsPerIp } from "../limits/connections_per_ip.ts";
 import { TokenBucket } from "../limits/rate.ts";
 import { SendGuard } from "../limits/send_guard.ts";
@@ -206,8 +207,8 @@ export class BridgeServer {
       return this.#refuse(
         ws,
         ErrorCode.TOO_MANY_CONNECTIONS_PER_IP,
-        `${ip} has ${config.limits.maxConnectionsPerIp} connections open, the limit per address ` +
-          `(limits.maxConnectionsPerIp)`,
+        `${addressBlock(ip)} has ${config.limits.maxConnectionsPerIp} connections open, the limit per ` +
+          `address (IPv6: per /64; limits.maxConnectionsPerIp)`,
         CloseCode.TRY_AGAIN_LATER,
         "too many connections from this address",
       );

@@ -25,10 +25,21 @@ export interface AuthGateHost {
   /** An `error` frame, then the socket closes with closeCode. */
   refuse(code: ErrorCode, message: string, closeCode: number): void;
   /** The principal is known: the connection may start (welcome), then hand it the held frames. */
-  admitted(principal: Principal, held: string[]): void;
+  admitted(principal: Principal, held: HeldFrame[]): void;
   /** Whether the connection has said hello (an anonymous one may authenticate only before). */
   helloDone(): boolean;
+  /**
+   * An `auth` frame replaced the principal (a refreshed token, or a first one after anonymous):
+   * what the connection already does must be checked against its new permissions.
+   */
+  reauthenticated(principal: Principal): void;
 }
+
+/**
+ * A frame that came while the token was checked: its text, or for a frame the protocol cannot
+ * read (binary, too large) the error that answers it, sent only after `welcome`.
+ */
+export type HeldFrame = string | (() => void);
 
 /** Frames a client may send before its handshake token is verified; more is a client that does not wait. */
 const MAX_HELD_FRAMES = 32;
@@ -38,7 +49,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class AuthGate {
   #state: "awaiting" | "verifying" | "ready" | "refused" = "awaiting";
   #principal?: Principal;
-  #held: string[] = [];
+  #held: HeldFrame[] = [];
   /** UTF-16 code units held: a JavaScript string's size, which is what the bound is about. */
   #heldChars = 0;
   #deadline?: ReturnType<typeof setTimeout>;
@@ -72,6 +83,20 @@ export class AuthGate {
 
   /** A frame that came before the principal was known. */
   hold(text: string): void {
+    this.#hold(text, text.length);
+  }
+
+  /**
+   * A frame the protocol cannot read (binary, or over server.maxFrameBytes) that came before the
+   * principal was known, with the error that answers it. Like any frame but `auth` it is refused
+   * while no token is on its way; while one is checked, its error waits for `welcome` (until then
+   * the bridge sends nothing).
+   */
+  holdUnreadable(answer: () => void): void {
+    this.#hold(answer, 0);
+  }
+
+  #hold(frame: HeldFrame, chars: number): void {
     if (this.#state === "refused") return;
     if (this.#state === "verifying") {
       if (this.#held.length >= MAX_HELD_FRAMES) {
@@ -82,20 +107,22 @@ export class AuthGate {
       }
       // Frames of up to server.maxFrameBytes each would otherwise let one unauthenticated client
       // hold megabytes while its token is checked.
-      if (this.#heldChars + text.length > this.host.maxPreAuthBytes) {
+      if (this.#heldChars + chars > this.host.maxPreAuthBytes) {
         return this.#refuse(
           ErrorCode.PRE_AUTH_LIMIT,
           `more than ${this.host.maxPreAuthBytes} bytes of frames before authentication finished ` +
             `(auth.maxPreAuthBytes); wait for "welcome"`,
         );
       }
-      this.#heldChars += text.length;
-      this.#held.push(text);
+      this.#heldChars += chars;
+      this.#held.push(frame);
       return;
     }
     // Awaiting: the first frame must be `auth`.
-    const parsed = parseClientFrame(text, { maxCredit: this.host.maxCredit });
-    if (parsed.ok && parsed.frame.op === "auth") return void this.#verify(parsed.frame.token);
+    const parsed = typeof frame === "string"
+      ? parseClientFrame(frame, { maxCredit: this.host.maxCredit })
+      : undefined;
+    if (parsed?.ok && parsed.frame.op === "auth") return void this.#verify(parsed.frame.token);
     this.#refuse(
       ErrorCode.AUTH_REQUIRED,
       'this bridge needs a token: send {"op":"auth","token":"…"} first, or offer it as the ' +
@@ -141,6 +168,7 @@ export class AuthGate {
       kind: next.kind === "api-key" ? "api-key" : "jwt",
       expiresAt: next.expiresAt,
     });
+    this.host.reauthenticated(next);
   }
 
   /** The connection ended (or was refused): no timer may fire, no verification may admit it. */

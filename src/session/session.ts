@@ -74,9 +74,14 @@ export class Session {
       },
       admitted: (principal, held) => {
         this.#welcome(principal);
-        for (const text of held) this.handleText(text);
+        for (const frame of held) {
+          if (typeof frame === "string") this.handleText(frame);
+          else frame(); // the error of a binary or oversized frame, after welcome
+        }
       },
       helloDone: () => this.#introduced,
+      // A refreshed token may allow less: subscriptions it no longer allows end now, not at reconnect.
+      reauthenticated: () => void this.#subscriptions.recheck(),
     });
     this.#subscriptions = new Subscriptions({
       deps,
@@ -150,6 +155,7 @@ export class Session {
 
   /** A frame too large to parse; refused without closing the connection. */
   rejectOversized(bytes: number): void {
+    if (!this.#gate.ready) return this.#gate.holdUnreadable(() => this.rejectOversized(bytes));
     this.#error(
       ErrorCode.FRAME_TOO_LARGE,
       `frame of ${bytes} bytes exceeds the limit of ${this.deps.config.server.maxFrameBytes}`,
@@ -157,6 +163,7 @@ export class Session {
   }
 
   rejectBinary(): void {
+    if (!this.#gate.ready) return this.#gate.holdUnreadable(() => this.rejectBinary());
     this.#error(
       ErrorCode.BAD_FRAME,
       "binary frames are not part of protocol v1; send base64 in a text frame",

@@ -4,10 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { Authenticator } from "../auth/authenticator.ts";
+import { Permissions } from "../auth/permissions.ts";
+import type { Principal } from "../auth/principal.ts";
 import { type ConfigInput, configSchema } from "../config/schema.ts";
 import { DedupeLedger } from "../dedupe/ledger.ts";
 import { DedupeTable } from "../dedupe/table.ts";
-import type { KafkaSink, OutgoingRecord, RecordPosition } from "../kafka/types.ts";
+import type { KafkaSink, OutgoingRecord, RecordPosition, SourceOptions } from "../kafka/types.ts";
 import { createLogger } from "../observability/logger.ts";
 import { BridgeMetrics } from "../observability/metrics.ts";
 import { Session, type SessionDeps } from "./session.ts";
@@ -147,4 +149,99 @@ Deno.test("session: where the bridge accepts tokens, an anonymous hello must use
   // Without tokens nobody can be impersonated: any clientId, as before.
   const open = harness();
   assert.equal((await open.request({ op: "hello", clientId: "alice" })).op, "hello_ok");
+});
+
+Deno.test("session: a refreshed token that allows less ends the subscriptions it no longer allows, and only those", async () => {
+  const config = configSchema.parse({});
+  const alice = (subscribe: string[], groups: string[]): Principal => ({
+    id: "alice",
+    kind: "jwt",
+    permissions: new Permissions({ publish: [], subscribe, groups }),
+    expiresAt: Date.now() + 600_000,
+  });
+  const principals: Record<string, Principal> = {
+    wide: alice(["orders", "audit"], ["g"]),
+    narrow: alice(["orders"], []),
+    bob: { ...alice(["*"], ["*"]), id: "bob" },
+  };
+  const opened: SourceOptions[] = [];
+  const stopped: SourceOptions[] = [];
+  const deps = {
+    config,
+    identity: { node: "n1", role: () => "standalone", epoch: () => 3 },
+    topics: new TopicPolicy(config.topics),
+    auth: {
+      anonymousFor: () => undefined,
+      authenticate: (token: string) => Promise.resolve({ ok: true, principal: principals[token] }),
+    },
+    catalog: {
+      topic: () => Promise.resolve({ partitions: 1 }),
+      endOffsets: () => Promise.resolve({ "0": "0" }),
+    },
+    source: {
+      open: (opts: SourceOptions) => {
+        opened.push(opts);
+        return Promise.resolve({
+          commit: () => Promise.resolve(),
+          stop: () => (stopped.push(opts), Promise.resolve()),
+        });
+      },
+    },
+    metrics: new BridgeMetrics(),
+    log: createLogger("silent", "n1"),
+    kafkaUp: () => true,
+  } as unknown as SessionDeps;
+  const frames: Frame[] = [];
+  const session = new Session(
+    { send: (text) => void frames.push(JSON.parse(text)), bufferedAmount: () => 0, close: () => {} },
+    deps,
+    "wide",
+  );
+  const settle = async () => {
+    for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 0));
+  };
+  const of = (sub: string) =>
+    frames.filter((f) => f.sub === sub).map((f) => [f.op, f.code ?? f.reason ?? ""]);
+  try {
+    session.start();
+    await settle();
+    assert.equal(frames[0].op, "welcome");
+    session.handleText(JSON.stringify({ op: "subscribe", id: "s1", sub: "o", topic: "orders" }));
+    session.handleText(JSON.stringify({ op: "subscribe", id: "s2", sub: "a", topic: "audit" }));
+    session.handleText(
+      JSON.stringify({ op: "subscribe", id: "s3", sub: "g", topic: "orders", mode: "group", group: "g" }),
+    );
+    await settle();
+    assert.deepEqual(frames.filter((f) => f.op === "subscribed").map((f) => f.sub).sort(), ["a", "g", "o"]);
+
+    session.handleText(JSON.stringify({ op: "auth", id: "a1", token: "narrow" }));
+    await settle();
+    assert.equal(frames.find((f) => f.id === "a1")?.op, "auth_ok");
+    assert.deepEqual(of("a").slice(1), [
+      ["error", "SUBSCRIBE_DENIED"],
+      [
+        "unsubscribed",
+        `"alice" may not subscribe to "audit": the refreshed token no longer allows this subscription`,
+      ],
+    ]);
+    assert.deepEqual(of("g").slice(1).map(([op, code]) => [op, op === "error" ? code : "…"]), [
+      ["error", "GROUP_DENIED"],
+      ["unsubscribed", "…"],
+    ]);
+    assert.deepEqual(of("o"), [["subscribed", ""]], "a subscription still allowed goes on");
+    assert.deepEqual(stopped.map((o) => o.topic).sort(), ["audit", "orders"], "the two consumers left Kafka");
+    const ofO = opened.find((o) => o.topic === "orders" && o.mode === "broadcast")!;
+    assert.ok(!stopped.includes(ofO), "not the one of sub o");
+
+    session.handleText(JSON.stringify({ op: "subscribe", id: "s4", sub: "a", topic: "audit" }));
+    session.handleText(JSON.stringify({ op: "auth", id: "a2", token: "bob" }));
+    await settle();
+    assert.equal(frames.find((f) => f.id === "s4")?.code, "SUBSCRIBE_DENIED");
+    assert.equal(frames.find((f) => f.id === "a2")?.code, "AUTH_CLAIMS", "a token for another principal");
+    session.handleText(JSON.stringify({ op: "unsubscribe", id: "u1", sub: "o" }));
+    await settle();
+    assert.equal(frames.find((f) => f.id === "u1")?.op, "unsubscribed", "sub o outlived both refreshes");
+  } finally {
+    await session.closed();
+  }
 });

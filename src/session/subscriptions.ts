@@ -40,6 +40,8 @@ export interface SubscriptionsHost {
 
 export class Subscriptions {
   readonly #subs = new Map<string, Subscription | HubSubscription>();
+  /** What each subscription was authorised for: checked again when the principal's token is refreshed. */
+  readonly #granted = new Map<string, { f: SubscribeFrame; kafkaTopic: string }>();
   readonly #commits = new Set<Promise<unknown>>();
   /** Subscriptions that run a Kafka consumer of their own (limits), each with its lag series. */
   readonly #consumers = new Map<string, SeriesHolder>();
@@ -125,6 +127,7 @@ export class Subscriptions {
         onPendingChange: (d) => metrics.pendingDeliveries.inc(d),
       });
     this.#subs.set(f.sub, subscription);
+    this.#granted.set(f.sub, { f, kafkaTopic: decision.kafkaTopic });
     try {
       const info = await catalog.topic(decision.kafkaTopic);
       if (!info) throw new RequestError(ErrorCode.UNKNOWN_TOPIC, `topic "${f.topic}" does not exist`);
@@ -170,6 +173,7 @@ export class Subscriptions {
     } catch (e) {
       subscription.stop();
       this.#subs.delete(f.sub);
+      this.#granted.delete(f.sub);
       this.#giveConsumer(f.sub);
       const err = asRequestError(e);
       this.host.error(err.code, err.message, f.id, f.sub);
@@ -186,6 +190,25 @@ export class Subscriptions {
       return { code: ErrorCode.GROUP_DENIED, message: `"${p.id}" may not join group "${f.group}"` };
     }
     return undefined;
+  }
+
+  /**
+   * The principal changed (a refreshed token, which may allow less): ends each subscription its
+   * permissions no longer allow, as the bridge ends one by itself: an `error` naming the sub with
+   * SUBSCRIBE_DENIED (or GROUP_DENIED), then `unsubscribed` with a reason. The others go on.
+   */
+  async recheck(): Promise<void> {
+    const denied = [...this.#granted].flatMap(([sub, { f, kafkaTopic }]) => {
+      const refusal = this.#authorize(f, kafkaTopic);
+      return refusal ? [{ sub, ...refusal }] : [];
+    });
+    await Promise.allSettled(denied.map(async ({ sub, code, message }) => {
+      this.host.refused(code, message);
+      await this.stop(sub);
+      const reason = `${message}: the refreshed token no longer allows this subscription`;
+      this.host.error(code, reason, undefined, sub);
+      this.host.send({ op: "unsubscribed", sub, reason });
+    }));
   }
 
   /** The Kafka group of a group subscription: the principal's own (auth.namespaceGroups). */
@@ -353,6 +376,7 @@ export class Subscriptions {
     const s = this.#subs.get(sub);
     if (!s) return;
     this.#subs.delete(sub);
+    this.#granted.delete(sub);
     s.stop();
     this.#giveConsumer(sub);
     if (s.handle) {
