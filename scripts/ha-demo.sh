@@ -41,7 +41,8 @@ start_node() {
     EDGE_BRIDGE_HA_ADVERTISED_URL="ws://127.0.0.1:${HTTP[$n]}/ws" EDGE_BRIDGE_HA_DATA_DIR="$demo/data-$n" \
     EDGE_BRIDGE_HA_FILE_LOCK_DIR="$demo/shared" \
     EDGE_BRIDGE_HA_HEARTBEAT_LISTEN="127.0.0.1:${HB[$n]}" EDGE_BRIDGE_HA_HEARTBEAT_PEERS="127.0.0.1:${HB[$other]}" \
-    "$deno" run --allow-net --allow-env --allow-read --allow-write --allow-sys main.ts serve --port "${HTTP[$n]}"
+    EDGE_BRIDGE_HA_HEARTBEAT_KEY_FILE="$demo/heartbeat.key" \
+    "$deno" run --allow-net --allow-env --allow-read --allow-write --allow-sys=hostname main.ts serve --port "${HTTP[$n]}"
   echo "ha-demo: started node-$n (ws://127.0.0.1:${HTTP[$n]}/ws), log $demo/$n.log"
 }
 
@@ -65,6 +66,8 @@ case "$cmd" in
     case "$mode" in heartbeat|file-lock) ;; *) echo "ha-demo: mode must be heartbeat or file-lock" >&2; exit 2 ;; esac
     deno="$(scripts/ensure-deno.sh)"
     mkdir -p "$demo"; echo "$mode" > "$demo/mode"
+    # The pair's shared heartbeat key (heartbeat mode requires one): 48 random bytes, base64.
+    [ -s "$demo/heartbeat.key" ] || (umask 077; head -c 48 /dev/urandom | base64 -w0 > "$demo/heartbeat.key")
     scripts/kafka.sh start --port "$KAFKA_PORT" --proxy-ports "${PROXY[live]},${PROXY[backup]}"
     ln -sf "$root/.kafka/$KAFKA_PORT/broker.log" "$demo/kafka.log"
     scripts/kafka.sh topic test 3 --port "$KAFKA_PORT"

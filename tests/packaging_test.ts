@@ -204,9 +204,9 @@ Deno.test("docker-compose.yml: the walkthrough's services, profiles and volumes"
   const services = project.services;
   assert.deepEqual(
     Object.keys(services).sort(),
-    ["backup", "consumer", "kafka", "kafka-init", "live", "producer", "toxiproxy"],
+    ["backup", "consumer", "heartbeat-key", "kafka", "kafka-init", "live", "producer", "toxiproxy"],
   );
-  assert.deepEqual(Object.keys(project.volumes).sort(), ["backup-data", "live-data"]);
+  assert.deepEqual(Object.keys(project.volumes).sort(), ["backup-data", "ha-key", "live-data"]);
   // The kcat reader is in the profile "tools" only.
   const all = await composeConfig([BASE], ["*"]);
   assert.deepEqual(Object.keys(all.services).filter((s) => !(s in services)), ["kcat"]);
@@ -246,7 +246,15 @@ Deno.test("docker-compose.yml: the walkthrough's services, profiles and volumes"
     assert.ok(
       s.volumes.some((v: Json) => v.source === `${name}-data` && v.target === "/var/lib/edge-bridge"),
     );
+    // Heartbeat mode requires the pair's key: one file, made once, mounted read-only on both.
+    assert.equal(s.depends_on["heartbeat-key"].condition, "service_completed_successfully");
+    const keyFile: string = s.environment.EDGE_BRIDGE_HA_HEARTBEAT_KEY_FILE;
+    const keyMount = s.volumes.find((v: Json) => v.source === "ha-key");
+    assert.ok(keyMount?.read_only && keyFile.startsWith(`${keyMount.target}/`), `${name} mounts the key`);
   }
+  const keyMaker = services["heartbeat-key"];
+  assert.ok(keyMaker.volumes.some((v: Json) => v.source === "ha-key" && !v.read_only));
+  assert.match(keyMaker.command.join(" "), /urandom/);
   assert.ok(
     Number(services.live.environment.EDGE_BRIDGE_HA_PRIORITY) >
       Number(services.backup.environment.EDGE_BRIDGE_HA_PRIORITY),
@@ -304,7 +312,7 @@ Deno.test("docker-compose.yml: each bridge reaches Kafka only through its own to
 
 Deno.test("docker-compose.file-lock.yml: both bridges share one volume, the image's lock directory", async () => {
   const project = await composeConfig([BASE, FILE_LOCK]);
-  assert.deepEqual(Object.keys(project.volumes).sort(), ["backup-data", "ha-shared", "live-data"]);
+  assert.deepEqual(Object.keys(project.volumes).sort(), ["backup-data", "ha-key", "ha-shared", "live-data"]);
   const container = parseYaml(await Deno.readTextFile(repo("deploy/container.yaml")));
   for (const name of ["live", "backup"]) {
     const s = project.services[name];

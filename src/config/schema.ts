@@ -323,7 +323,7 @@ export const configSchema = z.object({
       peers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, "must be host:port")).default([]),
       intervalMs: ms(250, 20, 10_000),
       deadIntervalMs: ms(750, 60, 60_000),
-      /** A file holding the pair's shared HMAC key (at least 32 bytes); beats without it are refused. */
+      /** A file holding the pair's shared HMAC key (at least 32 bytes). Required in heartbeat mode. */
       keyFile: z.string().min(1).optional(),
     }).strict().default({}),
   }).strict().default({}).superRefine((ha, ctx) => {
@@ -332,6 +332,14 @@ export const configSchema = z.object({
         code: "custom",
         path: ["fileLock", "dir"],
         message: "required when ha.mode is file-lock",
+      });
+    }
+    if (ha.mode === "heartbeat" && !ha.heartbeat.keyFile) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["heartbeat", "keyFile"],
+        message: "required when ha.mode is heartbeat: unsigned beats could be forged by anyone who reaches the " +
+          "port (make one with: head -c 48 /dev/urandom | base64 > heartbeat.key; the same file on both nodes)",
       });
     }
     if (ha.mode === "heartbeat" && ha.heartbeat.peers.length === 0) {

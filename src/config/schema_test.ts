@@ -35,3 +35,15 @@ Deno.test('schema: an API key may not be named "anonymous" (the anonymous connec
   const found = issues({ auth: { apiKeys: [{ id: "anonymous", ...key }] } });
   assert.deepEqual(found, ['auth.apiKeys.0.id: "anonymous" is reserved for connections without a token']);
 });
+
+Deno.test("schema: heartbeat mode requires the pair's key file; file-lock does not", () => {
+  const hb = { mode: "heartbeat", heartbeat: { peers: ["10.0.0.2:7946"] } };
+  const without = issues({ ha: hb });
+  assert.equal(without.length, 1);
+  assert.match(
+    without[0],
+    /^ha\.heartbeat\.keyFile: required when ha\.mode is heartbeat: unsigned beats could be forged/,
+  );
+  assert.deepEqual(issues({ ha: { ...hb, heartbeat: { ...hb.heartbeat, keyFile: "/etc/hb.key" } } }), []);
+  assert.deepEqual(issues({ ha: { mode: "file-lock", fileLock: { dir: "/shared" } } }), []);
+});
