@@ -403,9 +403,11 @@ async function followDedupeLog(
         topic,
         groupId: () => `${config.kafka.consumer.groupPrefix}dedupe.${node}.${crypto.randomUUID()}`,
         apply: (key, value, timestamp) => ledger.apply(key, value, timestamp),
+        hold: () => ledger.hold(),
         log,
       });
       await follower.start();
+      ledger.follower = follower;
       log.info({ topic }, "following the dedupe log");
       return follower;
     } catch (e) {

@@ -177,3 +177,25 @@ Deno.test("dedupe ledger: a delta read back is as recent as its write; one older
   now += 6_000; // 11 s after the write
   assert.equal(table.expire(now), 1, "expires a TTL after its write, not after it was read");
 });
+
+Deno.test("dedupe ledger (HA): a current live holds its follower; going stale skips it past its own committed writes", async () => {
+  const { l, log, produce } = haLedger();
+  const skips: string[] = [];
+  l.follower = { skipTo: (p, o) => (skips.push(`${p}@${o}`), Promise.resolve()) };
+  assert.equal(l.hold(), undefined, "stale at start: the follower reads");
+  await l.afterActivation(produce);
+  l.apply(log[0].key!, log[0].value);
+  const held = l.hold();
+  assert.ok(held, "a live with a current table holds its follower");
+  // A transaction committed: its companion records landed at 40 and 41 of the log.
+  l.decide("c", 1, undefined);
+  const extra = l.companion([{ topic: "t", partition: 0, records: [rec("c", 1)] }], ["9"]);
+  l.companion.committed!(extra, ["40"]);
+  l.fate(rec("c", 2), "unknown"); // the next transaction's outcome is unknown
+  await held;
+  assert.deepEqual(skips, ["0@41"], "read on from just after what is known committed");
+  assert.equal(l.hold(), undefined, "stale: the follower reads");
+  await l.afterActivation(produce);
+  assert.deepEqual(skips, ["0@41"], "skipped once");
+  l.close();
+});

@@ -50,7 +50,10 @@ export interface PartitionBatch {
  * HA: records that belong in the same transaction as `batches`, once Kafka has placed
  * them (their base offsets, in order): the dedupe log's positions. Empty: none.
  */
-export type Companion = (batches: PartitionBatch[], bases: string[]) => PartitionBatch[];
+export type Companion = ((batches: PartitionBatch[], bases: string[]) => PartitionBatch[]) & {
+  /** The transaction committed: the companion batches' base offsets, in the order returned. */
+  committed?(batches: PartitionBatch[], bases: string[]): void;
+};
 
 /**
  * One Kafka producer (idempotent; transactional in HA mode) as the sink drives it:

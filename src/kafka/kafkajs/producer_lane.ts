@@ -99,6 +99,7 @@ export class KafkajsProducerLane implements ProducerLane {
       topicMessages: toTopicMessages(batches),
     };
     let results: ProduceResult[];
+    let extra: PartitionBatch[] = [], extraResults: ProduceResult[] = [];
     if (this.#transactional) {
       let tx: Transaction;
       try {
@@ -108,19 +109,21 @@ export class KafkajsProducerLane implements ProducerLane {
       }
       try {
         results = await tx.sendBatch(request);
-        const extra = companion?.(batches, baseOffsets(batches, results)) ?? [];
+        extra = companion?.(batches, baseOffsets(batches, results)) ?? [];
         // A second produce in the same transaction: it commits (or aborts) with the first.
         if (extra.length > 0) {
-          await tx.sendBatch({ ...request, topicMessages: toTopicMessages(extra) }).catch((e) => {
-            // The companion's topic is the bridge's own: its refusal is not about the client's records.
-            const f = classify(e);
-            throw f.kind === "unknown_topic" || f.kind === "bad_partition" || f.kind === "rejected"
-              ? new KafkaFailure(
-                "unavailable",
-                `the transaction's companion records were refused: ${f.message}`,
-              )
-              : f;
-          });
+          extraResults = await tx.sendBatch({ ...request, topicMessages: toTopicMessages(extra) }).catch(
+            (e) => {
+              // The companion's topic is the bridge's own: its refusal is not about the client's records.
+              const f = classify(e);
+              throw f.kind === "unknown_topic" || f.kind === "bad_partition" || f.kind === "rejected"
+                ? new KafkaFailure(
+                  "unavailable",
+                  `the transaction's companion records were refused: ${f.message}`,
+                )
+                : f;
+            },
+          );
         }
       } catch (e) {
         // Never committed, so never visible to read_committed readers (the bridge's own, kcat's
@@ -139,6 +142,11 @@ export class KafkajsProducerLane implements ProducerLane {
         await tx.commit();
       } catch (e) {
         throw classify(e, { sent: true }); // the commit may have happened
+      }
+      if (extra.length > 0 && companion?.committed) {
+        try {
+          companion.committed(extra, baseOffsets(extra, extraResults));
+        } catch { /* only a hint (where the companion records landed); the records themselves are written */ }
       }
     } else {
       try {
