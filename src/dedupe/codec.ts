@@ -20,6 +20,8 @@ import type { ClientWindow, WrittenAt } from "./table.ts";
 
 const DELTA = "d/";
 const BARRIER = "b/";
+/** A tombstone sent with a transaction's first request, to add the log to it early; it means nothing. */
+export const PLACEHOLDER_KEY = "p/";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -51,6 +53,7 @@ export type LogRecord =
   /** A delta's tombstone. */
   | { kind: "retired"; clientId: string; key: string }
   | { kind: "barrier"; node: string; nonce: string }
+  | { kind: "placeholder" }
   /** A record this version cannot read (another version wrote it, or it is damaged). */
   | { kind: "unreadable"; why: string };
 
@@ -64,6 +67,7 @@ export function decodeRecord(key: Uint8Array | null, value: Uint8Array | null): 
   } catch (e) {
     return { kind: "unreadable", why: `not UTF-8 JSON: ${(e as Error).message}` };
   }
+  if (k === PLACEHOLDER_KEY) return { kind: "placeholder" };
   if (k.startsWith(BARRIER)) {
     const nonce = (body as { barrier?: unknown } | null)?.barrier;
     if (typeof nonce !== "string") return { kind: "unreadable", why: "a barrier without a nonce" };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { barrierKey, decodeRecord, deltaKey, encodeBarrier, encodeWindow } from "./codec.ts";
+import { barrierKey, decodeRecord, deltaKey, encodeBarrier, encodeWindow, PLACEHOLDER_KEY } from "./codec.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -57,4 +57,8 @@ Deno.test("dedupe codec: anything else is unreadable, with a reason, never a thr
     assert.equal(r.kind, "unreadable", `${k} ${v}`);
   }
   assert.equal(decodeRecord(enc("d/a/1"), new Uint8Array([0xff, 0xfe])).kind, "unreadable");
+});
+
+Deno.test("dedupe codec: the early placeholder is recognised and means nothing", () => {
+  assert.deepEqual(decodeRecord(enc(PLACEHOLDER_KEY), null), { kind: "placeholder" });
 });

@@ -15,7 +15,7 @@
  * sequenced publishes are refused (retryable), never guessed.
  */
 import type { Companion, OutgoingRecord, PartitionBatch, RecordPosition } from "../kafka/types.ts";
-import { barrierKey, decodeRecord, deltaKey, encodeBarrier, encodeWindow } from "./codec.ts";
+import { barrierKey, decodeRecord, deltaKey, encodeBarrier, encodeWindow, PLACEHOLDER_KEY } from "./codec.ts";
 import type { DedupeTable, WrittenAt } from "./table.ts";
 
 export type Decision =
@@ -63,6 +63,22 @@ export class DedupeLedger {
 
   constructor(readonly table: DedupeTable, readonly opts: LedgerOptions) {
     this.companion.committed = this.#companionCommitted;
+    this.companion.placeholder = (batches) => {
+      const topic = this.opts.logTopic;
+      if (topic === undefined || !batches.some((b) => b.records.some((r) => r.sequence))) return undefined;
+      return {
+        topic,
+        partition: 0,
+        records: [{
+          topic,
+          partition: 0,
+          key: encoder.encode(PLACEHOLDER_KEY),
+          value: new Uint8Array(),
+          tombstone: true,
+          headers: {},
+        }],
+      };
+    };
     this.#now = opts.now ?? (() => Date.now());
     this.#stale = opts.logTopic !== undefined;
   }
@@ -262,6 +278,8 @@ export class DedupeLedger {
       }
       case "retired":
         return this.table.deltaRetired(r.clientId, r.key);
+      case "placeholder":
+        return;
       case "barrier":
         // Only the barrier of this node's latest activation: an older one (or a peer's) proves
         // nothing about what was committed before this activation's fence.

@@ -199,3 +199,19 @@ Deno.test("dedupe ledger (HA): a current live holds its follower; going stale sk
   assert.deepEqual(skips, ["0@41"], "skipped once");
   l.close();
 });
+
+Deno.test("dedupe ledger (HA): a placeholder adds the log to a transaction with sequenced records only", () => {
+  const { l } = haLedger();
+  const plain = { topic: "t", partition: 0, records: [{ ...rec("c", 1), sequence: undefined }] };
+  assert.equal(l.companion.placeholder!([plain]), undefined);
+  const early = l.companion.placeholder!([plain, { topic: "t", partition: 1, records: [rec("c", 1)] }])!;
+  assert.deepEqual([early.topic, early.partition, early.records.length, early.records[0].tombstone], [
+    "log",
+    0,
+    1,
+    true,
+  ]);
+  l.apply(early.records[0].key!, null); // read back by a follower: nothing happens, nothing is reported
+  assert.equal(l.table.clients, 0);
+  l.close();
+});

@@ -51,6 +51,12 @@ export interface PartitionBatch {
  * them (their base offsets, in order): the dedupe log's positions. Empty: none.
  */
 export type Companion = ((batches: PartitionBatch[], bases: string[]) => PartitionBatch[]) & {
+  /**
+   * A record to send with the request's own batches, to the partition the companion records will
+   * go to, when the request carries records the companion writes for: it adds that partition to
+   * the transaction in the first round trip, which saves the second produce one (AddPartitionsToTxn).
+   */
+  placeholder?(batches: PartitionBatch[]): PartitionBatch | undefined;
   /** The transaction committed: the companion batches' base offsets, in the order returned. */
   committed?(batches: PartitionBatch[], bases: string[]): void;
 };

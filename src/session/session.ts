@@ -28,6 +28,8 @@ export class Session {
   #sequenceOwner?: string;
   /** A hello was answered on this connection. */
   #introduced = false;
+  /** The hello's instance (this run of the client), when it named one. */
+  #instance?: string;
   /** Called when the last unanswered publish is answered (drain waits on it). */
   #idle?: () => void;
   readonly #subscriptions: Subscriptions;
@@ -195,6 +197,7 @@ export class Session {
         }
         this.#clientId = f.clientId;
         this.#introduced = true;
+        this.#instance = f.instance;
         // Seqs count from 1 per run of a client: without an instance naming the run, a restarted
         // client's seq 1 would be taken for a resend of the last run's, and never written.
         this.#sequenceOwner = f.instance === undefined ? undefined : `${f.clientId}\u0000${f.instance}`;
@@ -388,12 +391,15 @@ export class Session {
       value: encodePayload(f.value, f.encoding),
       headers: {
         ...f.headers,
-        "eb-message-id": `${this.#clientId}:${f.id}`,
+        // With seq, the id names the publish, not this attempt: every resend carries the same one,
+        // so a consumer can dedupe on it (and the seq needs no header of its own: each costs CPU).
+        "eb-message-id": seq === undefined
+          ? `${this.#clientId}:${f.id}`
+          : `${this.#clientId}:${this.#instance}:${seq}`,
         "eb-client-id": this.#clientId,
         ...(principal.kind === "anonymous" ? {} : { "eb-principal": principal.id }),
         "eb-node": identity.node,
         "eb-epoch": String(epoch),
-        ...(seq === undefined ? {} : { "eb-seq": String(seq) }),
       },
       sequence: seq === undefined ? undefined : { clientId: this.#sequenceOwner!, seq },
     });

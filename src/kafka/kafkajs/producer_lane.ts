@@ -108,7 +108,10 @@ export class KafkajsProducerLane implements ProducerLane {
         throw classify(e); // nothing was sent
       }
       try {
-        results = await tx.sendBatch(request);
+        const early = companion?.placeholder?.(batches);
+        results = await tx.sendBatch(
+          early ? { ...request, topicMessages: toTopicMessages([...batches, early]) } : request,
+        );
         extra = companion?.(batches, baseOffsets(batches, results)) ?? [];
         // A second produce in the same transaction: it commits (or aborts) with the first.
         if (extra.length > 0) {
