@@ -338,7 +338,8 @@ export const configSchema = z.object({
       ctx.addIssue({
         code: "custom",
         path: ["heartbeat", "keyFile"],
-        message: "required when ha.mode is heartbeat: unsigned beats could be forged by anyone who reaches the " +
+        message:
+          "required when ha.mode is heartbeat: unsigned beats could be forged by anyone who reaches the " +
           "port (make one with: head -c 48 /dev/urandom | base64 > heartbeat.key; the same file on both nodes)",
       });
     }
