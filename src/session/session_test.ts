@@ -9,7 +9,14 @@ import type { Principal } from "../auth/principal.ts";
 import { type ConfigInput, configSchema } from "../config/schema.ts";
 import { DedupeLedger } from "../dedupe/ledger.ts";
 import { DedupeTable } from "../dedupe/table.ts";
-import type { KafkaSink, OutgoingRecord, RecordPosition, SourceOptions } from "../kafka/types.ts";
+import type {
+  DeliverFn,
+  KafkaSink,
+  OutgoingRecord,
+  RecordPosition,
+  SourceEvents,
+  SourceOptions,
+} from "../kafka/types.ts";
 import { createLogger } from "../observability/logger.ts";
 import { BridgeMetrics } from "../observability/metrics.ts";
 import { Session, type SessionDeps } from "./session.ts";
@@ -241,6 +248,94 @@ Deno.test("session: a refreshed token that allows less ends the subscriptions it
     session.handleText(JSON.stringify({ op: "unsubscribe", id: "u1", sub: "o" }));
     await settle();
     assert.equal(frames.find((f) => f.id === "u1")?.op, "unsubscribed", "sub o outlived both refreshes");
+  } finally {
+    await session.closed();
+  }
+});
+
+Deno.test("session: a commit whose message is delivered while Kafka is asked about it is committed, not refused", async () => {
+  const config = configSchema.parse({ auth: { anonymous: "enabled" } });
+  let deliver: DeliverFn | undefined;
+  let assigned: ((partitions: number[]) => void) | undefined;
+  const committed: string[] = [];
+  const lookup = Promise.withResolvers<string | undefined>();
+  const deps = {
+    config,
+    identity: { node: "n1", role: () => "standalone", epoch: () => 3 },
+    topics: new TopicPolicy(config.topics),
+    auth: new Authenticator(config.auth, "127.0.0.1", undefined),
+    catalog: {
+      topic: () => Promise.resolve({ partitions: 1 }),
+      // The group's committed offset: answered only once the test says so.
+      groupCommitted: () => lookup.promise,
+    },
+    source: {
+      open: (_opts: SourceOptions, d: DeliverFn, events: SourceEvents) => {
+        deliver = d;
+        assigned = events.onAssignment;
+        return Promise.resolve({
+          commit: (
+            partition: number,
+            offset: string,
+          ) => (committed.push(`${partition}/${offset}`), Promise.resolve()),
+          stop: () => Promise.resolve(),
+        });
+      },
+    },
+    metrics: new BridgeMetrics(),
+    log: createLogger("silent", "n1"),
+    kafkaUp: () => true,
+  } as unknown as SessionDeps;
+  const frames: Frame[] = [];
+  const session = new Session(
+    { send: (text) => void frames.push(JSON.parse(text)), bufferedAmount: () => 0, close: () => {} },
+    deps,
+  );
+  const settle = async () => {
+    for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 0));
+  };
+  const record = (offset: string) => ({
+    topic: "orders",
+    partition: 0,
+    offset,
+    timestamp: "0",
+    key: null,
+    value: new TextEncoder().encode(`v${offset}`),
+    headers: {},
+  });
+  try {
+    session.start();
+    session.handleText(
+      JSON.stringify({
+        op: "subscribe",
+        id: "s1",
+        sub: "g",
+        topic: "orders",
+        mode: "group",
+        group: "g",
+        credit: 10,
+      }),
+    );
+    await settle();
+    assert.equal(frames.find((f) => f.id === "s1")?.op, "subscribed");
+    assigned!([0]);
+    assert.equal(await deliver!(record("4")), true);
+
+    // A client back on a new link commits offset 5, delivered on its old link: not delivered here.
+    session.handleText(JSON.stringify({ op: "commit", id: "c1", sub: "g", partition: 0, offset: "5" }));
+    await settle();
+    // While the bridge asks Kafka whether the group holds that commit, the group redelivers it.
+    assert.equal(await deliver!(record("5")), true);
+    lookup.resolve("3"); // Kafka: the group's next offset is 3, so offset 5 is not committed yet
+    await settle();
+    const answer = frames.find((f) => f.id === "c1");
+    assert.equal(answer?.op, "committed", `answered ${JSON.stringify(answer)}`);
+    assert.deepEqual(committed, ["0/5"]);
+
+    // A commit for an offset not delivered at all is still refused.
+    session.handleText(JSON.stringify({ op: "commit", id: "c2", sub: "g", partition: 0, offset: "9" }));
+    await settle();
+    assert.equal(frames.find((f) => f.id === "c2")?.code, "OFFSET_NOT_DELIVERED");
   } finally {
     await session.closed();
   }

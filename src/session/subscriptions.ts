@@ -319,7 +319,7 @@ export class Subscriptions {
         f.sub,
       );
     }
-    const refusal = s.mayCommit(f.partition, f.offset);
+    let refusal = s.mayCommit(f.partition, f.offset);
     if (refusal) {
       // A client that reconnected commits what it processed before (its commit's answer was lost
       // with the link). Kafka may hold that commit already: then it is answered, and nothing moves.
@@ -327,8 +327,14 @@ export class Subscriptions {
         this.host.send({ op: "committed", id: f.id, sub: f.sub, partition: f.partition, offset: f.offset });
         return;
       }
-      this.host.refused(refusal.code, refusal.message);
-      return this.host.error(refusal.code, refusal.message, f.id, f.sub);
+      // The group may have delivered the message while Kafka was asked. A refusal sent now would
+      // reach the client after that message, and the client would wait for a redelivery that
+      // never comes: the commit stays pending for good. So the refusal is checked again.
+      refusal = s.mayCommit(f.partition, f.offset);
+      if (refusal) {
+        this.host.refused(refusal.code, refusal.message);
+        return this.host.error(refusal.code, refusal.message, f.id, f.sub);
+      }
     }
     const done = s.handle.commit(f.partition, f.offset);
     this.#commits.add(done);
