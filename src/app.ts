@@ -9,14 +9,16 @@ import { ConfigError } from "./config/load.ts";
 import type { Coordinator } from "./ha/coordinator.ts";
 import { FileLockCoordinator } from "./ha/file_lock.ts";
 import { HeartbeatCoordinator } from "./ha/heartbeat.ts";
+import { LiveMarks } from "./ha/live_marks.ts";
 import { HaNode } from "./ha/node.ts";
 import { LogFollower } from "./dedupe/follower.ts";
 import { DedupeLedger } from "./dedupe/ledger.ts";
+import { encodeLiveMark, liveMarkKey } from "./dedupe/codec.ts";
 import { DedupeTable } from "./dedupe/table.ts";
 import { BroadcastHub } from "./hub/hub.ts";
 import { KafkaHealth } from "./kafka/health.ts";
 import { KafkajsCatalog } from "./kafka/kafkajs/catalog.ts";
-import { createKafka } from "./kafka/kafkajs/client.ts";
+import { createKafka, ProducerIdWatch } from "./kafka/kafkajs/client.ts";
 import { partitionForKey } from "./kafka/kafkajs/partitioner.ts";
 import { KafkajsProducerLane } from "./kafka/kafkajs/producer_lane.ts";
 import { KafkajsSource } from "./kafka/kafkajs/source.ts";
@@ -72,10 +74,20 @@ export async function runBridge(
   const haEnabled = config.ha.mode !== "none";
   let ha: HaNode | undefined;
   const transactionalId = haEnabled ? `edge-bridge-ha.${config.ha.pairId}` : undefined;
+  // HA: the transactional lane has a client of its own, whose InitProducerId answers give each
+  // activation its epoch (kafkajs only logs them; see ProducerIdWatch).
+  const producerIds = haEnabled ? new ProducerIdWatch() : undefined;
+  const laneKafka = producerIds ? createKafka(config.kafka, log, kafkaSecurity, producerIds) : kafka;
   const lanes = Array.from(
     { length: haEnabled ? 1 : k.producers },
-    () => new KafkajsProducerLane(kafka, { transactionalId, requestTimeoutMs: k.requestTimeoutMs }),
+    () =>
+      new KafkajsProducerLane(laneKafka, {
+        transactionalId,
+        producerIds,
+        requestTimeoutMs: k.requestTimeoutMs,
+      }),
   );
+  const liveMarks = config.ha.mode === "heartbeat" ? new LiveMarks(node) : undefined;
   const d = config.dedupe;
   const dedupeTopic = haEnabled && d.enabled
     ? d.topic ?? `__edge-bridge-dedupe-${config.ha.pairId}`
@@ -90,6 +102,8 @@ export async function runBridge(
       {
         node,
         logTopic: dedupeTopic,
+        onLiveMark: liveMarks &&
+          ((from, epoch, seq) => liveMarks.observe(from, epoch, seq, performance.now())),
         rebuildTimeoutMs: d.rebuildTimeoutMs,
         epoch: () => ha?.epoch() ?? 0,
         onUnverifiable: (reason) => metrics.dedupeUnverifiable.inc({ reason }),
@@ -121,12 +135,12 @@ export async function runBridge(
     onError: (e) => {
       metrics.kafkaErrors.inc({ operation: "produce" });
       log.warn({ kind: e.kind, error: e.message }, "Kafka produce failed");
-      if (e.kind === "fenced" && ha?.isLive) void ha.demote(e.message, "fenced");
+      if (e.kind === "fenced" && ha?.isLive) void ha.demote(e.message, "fenced"); // never rejects
       else void health.check();
     },
-    // After a refused request Kafka may have partly written, the producer needs a fresh epoch;
-    // the HA node takes the id again only while this node is live (a zombie never does).
-    onNeedsActivation: () => void ha?.reactivate(),
+    // After a refused request Kafka may have partly written, the producer needs a fresh epoch:
+    // the HA coordinator sees the sink inactive and re-activates only while it can confirm this
+    // node is still the live, or steps down (src/ha/coordinator.ts).
     onRequestDone: (records, ms) => {
       metrics.produceRequestSeconds.observe(ms / 1000);
       metrics.produceRequestRecords.observe(records);
@@ -162,11 +176,15 @@ export async function runBridge(
           dedupe?.standBy();
           return sink.deactivate();
         },
+        abandon: () => {
+          dedupe?.standBy();
+          return [...sink.abandon(), ...serverRef.current!.terminateSessions()];
+        },
         isActive: () => sink.active,
-        drain: (reason): Promise<void> => {
+        drain: (reason, deadline): Promise<void> => {
           const live: string | undefined = created.liveUrl;
           return serverRef.current!.closeSessions(
-            performance.now() + config.server.shutdownTimeoutMs,
+            Math.min(deadline, performance.now() + config.server.shutdownTimeoutMs),
             CloseCode.NOT_LIVE,
             live ? `live=${live}` : `stepped down: ${reason}`,
             {
@@ -178,10 +196,29 @@ export async function runBridge(
       },
       metrics,
       log,
+      { stepDownTimeoutMs: config.ha.stepDownTimeoutMs, activationTimeoutMs: config.ha.activationTimeoutMs },
     );
     ha = created;
     if (config.ha.mode === "heartbeat") {
-      const c = new HeartbeatCoordinator(config.ha, created, health, log);
+      const marksTopic = dedupeTopic;
+      const c = new HeartbeatCoordinator(
+        config.ha,
+        created,
+        health,
+        log,
+        liveMarks && marksTopic
+          ? {
+            marks: liveMarks,
+            write: (epoch, seq) =>
+              sink.send({
+                topic: marksTopic,
+                key: new TextEncoder().encode(liveMarkKey(node)),
+                value: encodeLiveMark(epoch, seq),
+                headers: {},
+              }),
+          }
+          : undefined,
+      );
       await c.start();
       coordinator = c;
     } else {

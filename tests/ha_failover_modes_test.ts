@@ -96,7 +96,11 @@ for (const mode of MODES) {
 
       const metrics = await (await fetch(`${ha.bridge("a").httpUrl}/metrics`)).text();
       assert.match(metrics, /edge_bridge_ha_role\{role="live"\} 1/);
-      assert.match(metrics, /edge_bridge_ha_epoch 3/);
+      // Each activation's epoch comes from Kafka (InitProducerId): the failback live's is the highest.
+      const epochA = (await ha.readyz("a"))!.epoch;
+      assert.match(metrics, new RegExp(`edge_bridge_ha_epoch ${epochA}\n`));
+      const epochs = Object.keys(perEpoch).map(Number);
+      assert.ok(epochs.every((e) => e > 0 && e <= epochA), `epochs ${epochs} and a's ${epochA}`);
       assert.match(metrics, /edge_bridge_ha_transitions_total\{from="activating",to="live"\} 1/);
     } finally {
       await ha.close();

@@ -301,6 +301,13 @@ export const configSchema = z.object({
     failbackHoldDownMs: ms(5_000, 0, 600_000),
     /** How long the live may be cut off from Kafka before it hands over to a backup that reaches Kafka. */
     kafkaLossTimeoutMs: ms(5_000, 500, 600_000),
+    /**
+     * A live stepping down (drain, then let go of Kafka) is done by then: whatever still waits
+     * (a Kafka link that drops packets) is abandoned, and the node is a backup. Fencing makes it safe.
+     */
+    stepDownTimeoutMs: ms(5_000, 500, 600_000),
+    /** An activation (taking the transactional id from Kafka) that takes longer is given up and retried. */
+    activationTimeoutMs: ms(30_000, 1_000, 600_000),
     /** Voluntary handovers (failback, Kafka loss) allowed per minute; more are held back to damp flapping. */
     maxHandoversPerMinute: z.number().int().min(1).max(60).default(4),
     /** The URL clients should use to reach this node; backups name the live's in their refusal. */

@@ -7,6 +7,9 @@
  *                            floor now, so compaction may drop it.
  *   key "b/<node>"           value: {"barrier":"<nonce>"}, written by a node that just took
  *                            over, to know when it has read everything committed before it
+ *   key "l/<node>"           value: {"live":epoch,"seq":n}, written (heartbeat mode) by a live
+ *                            that hears no peer, so that a peer cut off from it can see in
+ *                            Kafka that a live still serves (src/ha/live_marks.ts)
  *
  * A delta is {"v":1,"f":floor,"h":high,"w":[[topic,partition,epoch,seq,offset,seq,offset,...],...]}:
  * positions grouped by partition and epoch (about 10 bytes a position).
@@ -20,6 +23,7 @@ import type { ClientWindow, WrittenAt } from "./table.ts";
 
 const DELTA = "d/";
 const BARRIER = "b/";
+const LIVE_MARK = "l/";
 /** A tombstone sent with a transaction's first request, to add the log to it early; it means nothing. */
 export const PLACEHOLDER_KEY = "p/";
 const encoder = new TextEncoder();
@@ -31,6 +35,14 @@ export function deltaKey(clientId: string, id: string): string {
 
 export function barrierKey(node: string): string {
   return BARRIER + node;
+}
+
+export function liveMarkKey(node: string): string {
+  return LIVE_MARK + node;
+}
+
+export function encodeLiveMark(epoch: number, seq: number): Uint8Array {
+  return encoder.encode(JSON.stringify({ live: epoch, seq }));
 }
 
 export function encodeWindow(w: ClientWindow): Uint8Array {
@@ -54,6 +66,7 @@ export type LogRecord =
   | { kind: "retired"; clientId: string; key: string }
   | { kind: "barrier"; node: string; nonce: string }
   | { kind: "placeholder" }
+  | { kind: "live"; node: string; epoch: number; seq: number }
   /** A record this version cannot read (another version wrote it, or it is damaged). */
   | { kind: "unreadable"; why: string };
 
@@ -72,6 +85,13 @@ export function decodeRecord(key: Uint8Array | null, value: Uint8Array | null): 
     const nonce = (body as { barrier?: unknown } | null)?.barrier;
     if (typeof nonce !== "string") return { kind: "unreadable", why: "a barrier without a nonce" };
     return { kind: "barrier", node: k.slice(BARRIER.length), nonce };
+  }
+  if (k.startsWith(LIVE_MARK)) {
+    const o = body as { live?: unknown; seq?: unknown } | null;
+    if (!o || !isCount(o.live) || !isCount(o.seq)) {
+      return { kind: "unreadable", why: "a malformed live mark" };
+    }
+    return { kind: "live", node: k.slice(LIVE_MARK.length), epoch: o.live, seq: o.seq };
   }
   const slash = k.lastIndexOf("/");
   if (!k.startsWith(DELTA) || slash < DELTA.length) {

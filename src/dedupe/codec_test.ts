@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { barrierKey, decodeRecord, deltaKey, encodeBarrier, encodeWindow, PLACEHOLDER_KEY } from "./codec.ts";
+import {
+  barrierKey,
+  decodeRecord,
+  deltaKey,
+  encodeBarrier,
+  encodeLiveMark,
+  encodeWindow,
+  liveMarkKey,
+  PLACEHOLDER_KEY,
+} from "./codec.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -61,4 +70,14 @@ Deno.test("dedupe codec: anything else is unreadable, with a reason, never a thr
 
 Deno.test("dedupe codec: the early placeholder is recognised and means nothing", () => {
   assert.deepEqual(decodeRecord(enc(PLACEHOLDER_KEY), null), { kind: "placeholder" });
+});
+
+Deno.test("dedupe codec: live marks carry their node, epoch and seq; a malformed one is unreadable", () => {
+  assert.deepEqual(
+    decodeRecord(enc(liveMarkKey("n-1")), encodeLiveMark(163_840_007, 12)),
+    { kind: "live", node: "n-1", epoch: 163_840_007, seq: 12 },
+  );
+  for (const bad of ['{"live":-1,"seq":1}', '{"live":3}', '{"live":"3","seq":1}', "null"]) {
+    assert.equal(decodeRecord(enc(liveMarkKey("n")), enc(bad)).kind, "unreadable", bad);
+  }
 });

@@ -28,6 +28,8 @@ export type Decision =
 
 export interface LedgerOptions {
   node: string;
+  /** A live mark read back from the log (any node's; see src/ha/live_marks.ts). */
+  onLiveMark?: (node: string, epoch: number, seq: number) => void;
   /** HA: the dedupe log's topic. Unset: memory only. */
   logTopic?: string;
   /** While the barrier is not read back, onSlowRebuild is told this often. */
@@ -280,6 +282,8 @@ export class DedupeLedger {
         return this.table.deltaRetired(r.clientId, r.key);
       case "placeholder":
         return;
+      case "live":
+        return this.opts.onLiveMark?.(r.node, r.epoch, r.seq);
       case "barrier":
         // Only the barrier of this node's latest activation: an older one (or a peer's) proves
         // nothing about what was committed before this activation's fence.

@@ -42,8 +42,12 @@ export class Readiness {
 export abstract class BaseCoordinator implements Coordinator {
   protected readonly budget: HandoverBudget;
   protected readonly readiness = new Readiness();
-  protected lastTick = performance.now();
   #budgetWarned = false;
+  /** A promote or demote started by a tick, running beside the loop. */
+  #transition?: Promise<void>;
+  /** When the stall watch last ran (monotonic). */
+  #watchedAt = performance.now();
+  #watch?: ReturnType<typeof setInterval>;
 
   constructor(
     protected readonly ha: HaNode,
@@ -57,17 +61,48 @@ export abstract class BaseCoordinator implements Coordinator {
 
   protected abstract tick(now: number): Promise<void>;
   protected abstract onShutdown(): Promise<void>;
+  /** A gap between two runs of the stall watch longer than this is a stall. */
+  protected abstract stallLimitMs(): number;
+  /** The event loop was away for `gapMs` (SIGSTOP, a frozen VM, a blocked loop). */
+  protected abstract onStall(gapMs: number, now: number): void;
+  /**
+   * Whether this node can confirm, now, that it is still the pair's live: a fresh
+   * InitProducerId fences whoever holds the id, so only then may a live take it again.
+   */
+  protected abstract claimConfirmed(now: number): boolean;
+
+  /** Runs beside the stall watch, whatever the tick is waiting for. */
+  protected onWatch(_now: number): void {}
+
+  /** Whether a promote or demote is under way: no new decision until it ends. */
+  protected get transitioning(): boolean {
+    return this.#transition !== undefined || this.ha.busy;
+  }
 
   /**
-   * A node whose own loop stalled for longer than a peer waits before taking over
-   * (SIGSTOP, a frozen VM) may already be replaced, and what it knows of its peers
-   * is stale. A live steps down at once rather than serve as a zombie. Kafka
-   * fencing catches whatever slips through.
+   * Runs a promote or demote beside the loop: activation may take seconds on a slow Kafka link
+   * and a drain waits for clients, and neither must hold up the stall watch or the beats.
+   * `then` runs after it (e.g. write the state file, release the lock); errors are logged.
    */
-  protected stalled(now: number, limitMs: number): boolean {
-    const gap = now - this.lastTick;
-    this.lastTick = now;
-    return gap > limitMs;
+  protected begin<T>(transition: Promise<T>, then?: (result: T) => Promise<void> | void): void {
+    const t: Promise<void> = transition.then((r) => then?.(r)).catch((e) =>
+      this.log.error({ err: (e as Error).message }, "HA transition failed")
+    ).finally(() => {
+      if (this.#transition === t) this.#transition = undefined;
+    });
+    this.#transition = t;
+  }
+
+  /**
+   * The stall watch: the lateness of a timer of its own, which does no work, so that only the
+   * event loop being away counts (SIGSTOP, a frozen VM, a CPU-starved process), never the
+   * length of an activation or a drain. Timers that act on the node's view (the beats) call it
+   * first, so a node back from a stall never speaks before it has noticed.
+   */
+  protected checkStall(now = performance.now()): void {
+    const gap = now - this.#watchedAt;
+    this.#watchedAt = now;
+    if (gap > this.stallLimitMs()) this.onStall(gap, now);
   }
 
   /** Voluntary handovers (failback, Kafka loss) respect the flap budget. */
@@ -87,21 +122,59 @@ export abstract class BaseCoordinator implements Coordinator {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
+    this.#watchedAt = performance.now();
+    this.#watch = setInterval(() => {
       const now = performance.now();
-      this.readiness.update(this.kafka.up, this.ha.role() === "backup", now);
-      try {
-        await this.tick(now);
-      } catch (e) {
-        this.log.error({ err: e }, "HA coordinator tick failed");
+      this.checkStall(now);
+      this.onWatch(now);
+    }, Math.min(this.tickMs, 50));
+    try {
+      while (!signal.aborted) {
+        const now = performance.now();
+        this.checkStall(now);
+        this.readiness.update(this.kafka.up, this.ha.role() === "backup", now);
+        try {
+          await this.tick(now);
+        } catch (e) {
+          this.log.error({ err: e }, "HA coordinator tick failed");
+        }
+        if (this.ha.isLive && !signal.aborted && !this.transitioning) this.#renewProducer(now);
+        await sleep(this.tickMs, signal);
       }
-      if (this.ha.isLive && !signal.aborted) void this.maybeReactivate();
-      await sleep(this.tickMs, signal);
+    } finally {
+      clearInterval(this.#watch);
     }
+    await this.#transition;
     await this.onShutdown();
   }
 
-  protected maybeReactivate(): Promise<void> {
-    return this.kafka.up ? this.ha.reactivate() : Promise.resolve();
+  /**
+   * The sink lost its producer (a Kafka error, or a refused request that needs a fresh epoch).
+   * Taking the id again is an activation: it fences whoever holds it. A live that can confirm
+   * its claim does so once Kafka answers; one that cannot (it hears no peer, its lock is in
+   * doubt) steps down instead, and the election decides, so a zombie never fences the live.
+   */
+  #renewProducer(now: number): void {
+    if (this.ha.actions.isActive() || !this.kafka.up) return;
+    if (this.claimConfirmed(now)) {
+      const before = this.ha.epoch();
+      this.begin(this.ha.reactivate(), () => this.ha.epoch() !== before ? this.afterRenewal() : undefined);
+      return;
+    }
+    this.begin(
+      this.ha.demote(
+        "the Kafka producer needs a fresh epoch and nothing confirms this node is still the live " +
+          "(no peer heard, or the lock in doubt): stepping down rather than fence a newer live",
+      ),
+      () => this.afterUnconfirmedStepDown(now),
+    );
+  }
+
+  /** The live re-activated under a new epoch (e.g. file-lock: the state file names it). */
+  protected afterRenewal(): Promise<void> | void {}
+
+  /** After stepping down for want of a confirmed claim: hold back as a fenced node does. */
+  protected afterUnconfirmedStepDown(now: number): void {
+    this.ha.fencedAt = now;
   }
 }

@@ -22,7 +22,8 @@ import type { HaNode } from "./node.ts";
 interface LiveState {
   epoch: number;
   node: string;
-  status: "live" | "failing-back" | "paused";
+  /** activating: locked, waiting for Kafka to give the activation its epoch. */
+  status: "activating" | "live" | "failing-back" | "paused";
   url?: string;
 }
 
@@ -37,6 +38,8 @@ export class FileLockCoordinator extends BaseCoordinator {
   #seq = 0;
   readonly #others = new Map<string, { file: NodeFile; changedAt: number }>();
   #lastVerify = 0;
+  /** When the live last confirmed its claim (the lock and the state file). */
+  #verifiedAt = 0;
   #cooldownUntil = 0;
 
   constructor(cfg: Config["ha"], ha: HaNode, kafka: KafkaStatus, log: Logger) {
@@ -99,25 +102,68 @@ export class FileLockCoordinator extends BaseCoordinator {
     this.#lock = undefined;
   }
 
+  protected stallLimitMs(): number {
+    return this.#cfg.fileLock.verifyMs;
+  }
+
+  /**
+   * A stalled process keeps its lock on a local disk, but on NFS its lease may have run out
+   * meanwhile and a backup may hold the lock now: verify before anything else.
+   */
+  protected onStall(gapMs: number): void {
+    this.log.warn({ ha: true, gapMs: Math.round(gapMs), role: this.ha.role() }, "this node stalled");
+    this.#lastVerify = -Infinity;
+  }
+
+  /**
+   * The live's claim holds while it verifies it. A tick stuck on the shared directory (a hard
+   * NFS mount whose server is gone) stops verifying; the watch then steps down before the NFS
+   * lease can run out and hand the lock to a backup (docs/ha.md: keep 3 × verifyMs well
+   * under the lease time).
+   */
+  protected override onWatch(now: number): void {
+    const overdue = now - this.#verifiedAt;
+    if (!this.ha.isLive || this.transitioning || overdue <= 3 * this.#cfg.fileLock.verifyMs) return;
+    this.begin(
+      this.ha.demote(
+        `the shared directory has not confirmed the lock for ${Math.round(overdue)} ms ` +
+          `(over 3 × ha.fileLock.verifyMs): stepping down before a backup may take it`,
+      ),
+      () => this.#release(),
+    );
+  }
+
+  protected override async afterRenewal(): Promise<void> {
+    await writeJsonAtomic(this.#statePath, {
+      epoch: this.ha.epoch(),
+      node: this.ha.node,
+      status: "live",
+      url: this.ha.url,
+    });
+  }
+
+  protected claimConfirmed(now: number): boolean {
+    return this.#lock !== undefined && now - this.#verifiedAt <= 2 * this.#cfg.fileLock.verifyMs;
+  }
+
   protected async tick(now: number): Promise<void> {
-    // A live that stepped down outside this loop (fenced by Kafka) must not keep the lock.
-    if (this.#lock && !this.ha.isLive && this.ha.role() !== "activating") this.#release();
+    const role = this.ha.role();
+    // A live that stepped down outside this loop (fenced by Kafka) must not keep the lock; one
+    // still draining keeps it, so that no backup activates before it let go (break before make).
+    if (this.#lock && !this.transitioning && (role === "backup" || role === "stopped")) this.#release();
     const self = await this.#publishSelf(now);
     const others = await this.#readOthers(now);
-    const role = this.ha.role();
+    if (this.transitioning) return;
     if (role === "init") return this.ha.announceBackup(`shared dir ${this.#dir}`);
 
     if (role === "live") {
       if (now - this.#lastVerify >= this.#cfg.fileLock.verifyMs) {
         this.#lastVerify = now;
-        const state = await readJson<LiveState>(this.#statePath);
-        if (!state || state.node !== this.ha.node || state.epoch !== this.ha.epoch()) {
-          await this.ha.demote(
-            `state file now names ${state?.node ?? "nobody"} at epoch ${state?.epoch ?? "?"}: lock lost`,
-          );
-          this.#release();
-          return;
+        const lost = await this.#lockLost();
+        if (lost) {
+          return this.begin(this.ha.demote(`${lost}: lock lost`), () => this.#release());
         }
+        this.#verifiedAt = performance.now();
       }
       const handover = handoverReason(self, this.readiness.kafkaDownFor(now), others, this.opts);
       if (handover && this.mayHandOver(now)) {
@@ -129,10 +175,11 @@ export class FileLockCoordinator extends BaseCoordinator {
           status: "failing-back",
           url: self.url,
         });
-        await this.ha.demote(handover.reason);
-        this.#release();
-        // Let the chosen backup take the lock before this node competes again.
-        this.#cooldownUntil = now + 4 * this.#cfg.fileLock.pollMs;
+        this.begin(this.ha.demote(handover.reason), () => {
+          this.#release();
+          // Let the chosen backup take the lock before this node competes again.
+          this.#cooldownUntil = performance.now() + 4 * this.#cfg.fileLock.pollMs;
+        });
       }
       return;
     }
@@ -145,13 +192,41 @@ export class FileLockCoordinator extends BaseCoordinator {
     // Defer to a better backup that is also waiting, so the original live wins a free lock.
     if (!isBestCandidate(self, others)) return;
     if (!(await this.#tryLock())) return;
-    const epoch = (state?.epoch ?? 0) + 1;
-    await writeJsonAtomic(this.#statePath, { epoch, node: this.ha.node, status: "live", url: self.url });
-    this.#lastVerify = now;
+    // Claimed under the old epoch until Kafka gives this activation its own.
+    await writeJsonAtomic(this.#statePath, {
+      epoch: state?.epoch ?? 0,
+      node: this.ha.node,
+      status: "activating",
+      url: self.url,
+    });
     const reason = state
       ? `lock free (previous live ${state.node}, ${state.status})`
       : "lock free (first live)";
-    if (!(await this.ha.promote(epoch, reason))) this.#release();
+    this.begin(this.ha.promote(reason), async (ok) => {
+      if (!ok) return this.#release();
+      await writeJsonAtomic(this.#statePath, {
+        epoch: this.ha.epoch(),
+        node: this.ha.node,
+        status: "live",
+        url: self.url,
+      });
+      this.#lastVerify = this.#verifiedAt = performance.now();
+    });
+  }
+
+  /** Why the lock is no longer this node's, or undefined while it is. */
+  async #lockLost(): Promise<string | undefined> {
+    try {
+      // Touch the descriptor: NFSv4 answers EIO on a lock whose lease was lost.
+      await this.#lock?.stat();
+    } catch (e) {
+      return `the lock file descriptor fails (${(e as Error).message})`;
+    }
+    const state = await readJson<LiveState>(this.#statePath);
+    if (!state || state.node !== this.ha.node || state.epoch !== this.ha.epoch()) {
+      return `state file now names ${state?.node ?? "nobody"} at epoch ${state?.epoch ?? "?"}`;
+    }
+    return undefined;
   }
 
   protected async onShutdown(): Promise<void> {

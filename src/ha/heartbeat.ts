@@ -30,6 +30,7 @@ import {
 } from "./beat.ts";
 import { EpochStore } from "./epoch_store.ts";
 import { IncarnationStore } from "./incarnation.ts";
+import type { LiveMarks } from "./live_marks.ts";
 import type { HaNode } from "./node.ts";
 import { PeerAddresses } from "./peer_addresses.ts";
 
@@ -59,6 +60,16 @@ interface Peer {
   lastSeen: number;
 }
 
+/**
+ * Kafka's view of the pair, through the dedupe log (src/ha/live_marks.ts): unset when the
+ * dedupe log is off, and then a cut heartbeat link is judged by heartbeats alone.
+ */
+export interface KafkaLiveMarks {
+  marks: LiveMarks;
+  /** Writes this live's mark (through the pair's transactional producer: a fenced node cannot). */
+  write(epoch: number, seq: number): Promise<unknown>;
+}
+
 function hostPort(s: string): { host: string; port: number } {
   const i = s.lastIndexOf(":");
   return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
@@ -71,7 +82,6 @@ export class HeartbeatCoordinator extends BaseCoordinator {
   readonly #epochs: EpochStore;
   /** No election before this time: after a start or a stall, peers must be heard afresh first. */
   #listenUntil: number;
-  #maxSeenEpoch = 0;
   #lastRoleSent?: string;
   #beating?: ReturnType<typeof setInterval>;
   #paused = false;
@@ -84,8 +94,18 @@ export class HeartbeatCoordinator extends BaseCoordinator {
   readonly #peerAddresses: PeerAddresses;
   /** When each rejection reason was last logged: one line a minute per reason, however many arrive. */
   readonly #loggedAt = new Map<BeatRejection, number>();
+  #markSeq = 0;
+  #markWriting = false;
+  /** The live Kafka named when this backup last held back for it (logged once per live). */
+  #heldBackFor?: string;
 
-  constructor(cfg: Config["ha"], ha: HaNode, kafka: KafkaStatus, log: Logger) {
+  constructor(
+    cfg: Config["ha"],
+    ha: HaNode,
+    kafka: KafkaStatus,
+    log: Logger,
+    readonly kafkaMarks?: KafkaLiveMarks,
+  ) {
     // Decide every 50 ms (beats still go out every intervalMs), so a dead peer is acted on promptly.
     super(ha, kafka, cfg, log.child({ coordinator: "heartbeat" }), Math.min(50, cfg.heartbeat.intervalMs));
     this.#cfg = cfg;
@@ -122,7 +142,6 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     });
     const stored = await this.#epochs.read();
     await this.#epochs.write(stored); // fail at start, not at the first election, if dataDir is not writable
-    this.#maxSeenEpoch = stored;
     this.ha.observeEpoch(stored);
     // Beats go out on their own timer, so they continue while a decision (a drain) is in progress:
     // a draining live must not look dead, or the backup would activate before it let go.
@@ -153,7 +172,6 @@ export class HeartbeatCoordinator extends BaseCoordinator {
       );
     }
     this.#peers.set(beat.node, { beat, lastSeen: now });
-    if (beat.epoch > this.#maxSeenEpoch) this.#maxSeenEpoch = beat.epoch;
     this.ha.observeEpoch(beat.epoch);
   }
 
@@ -169,9 +187,21 @@ export class HeartbeatCoordinator extends BaseCoordinator {
   }
 
   #beat(): void {
-    const view = this.ha.view(this.kafka.up, this.readiness.readyFor(performance.now()));
+    const now = performance.now();
+    this.checkStall(now); // a node back from a stall must not speak for the role it had
+    const view = this.ha.view(this.kafka.up, this.readiness.readyFor(now));
     this.#lastRoleSent = view.role;
     this.#send(view);
+    if (view.role === "live" && this.#alive(now).length === 0) this.#writeLiveMark(view.epoch);
+  }
+
+  /** A live that hears no peer tells Kafka it serves, once per beat, one write at a time. */
+  #writeLiveMark(epoch: number): void {
+    if (!this.kafkaMarks || this.#markWriting) return;
+    this.#markWriting = true;
+    this.kafkaMarks.write(epoch, ++this.#markSeq).catch((e) =>
+      this.log.debug({ ha: true, err: (e as Error).message }, "live mark not written")
+    ).finally(() => (this.#markWriting = false));
   }
 
   #send(view: NodeView): void {
@@ -198,16 +228,40 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     ) => p.beat);
   }
 
-  protected async tick(now: number): Promise<void> {
+  protected stallLimitMs(): number {
+    return this.#cfg.heartbeat.deadIntervalMs;
+  }
+
+  protected onStall(gapMs: number, now: number): void {
     const { deadIntervalMs } = this.#cfg.heartbeat;
-    if (this.stalled(now, deadIntervalMs)) {
-      // Beats that arrived meanwhile are still queued: forget peers and hear them afresh.
-      this.#peers.clear();
-      this.#listenUntil = now + deadIntervalMs;
-      if (this.ha.isLive) {
-        await this.ha.demote(`this node stalled for over ${deadIntervalMs} ms; a backup may have taken over`);
-      }
+    // Beats that arrived meanwhile are still queued: forget peers and hear them afresh.
+    this.#peers.clear();
+    this.#listenUntil = now + deadIntervalMs;
+    const role = this.ha.role();
+    this.log.warn({ ha: true, gapMs: Math.round(gapMs), role }, "this node stalled");
+    if (role === "live" || role === "activating") {
+      this.begin(
+        this.ha.demote(
+          `this node stalled for ${
+            Math.round(gapMs)
+          } ms (over ${deadIntervalMs} ms); a backup may have taken over`,
+        ),
+      );
     }
+  }
+
+  protected claimConfirmed(now: number): boolean {
+    const peers = this.#alive(now);
+    return peers.length > 0 && !peers.some((p) => p.role === "live" || p.role === "activating");
+  }
+
+  protected tick(now: number): Promise<void> {
+    this.#decide(now);
+    return Promise.resolve();
+  }
+
+  #decide(now: number): void {
+    const { deadIntervalMs } = this.#cfg.heartbeat;
     const self = this.ha.view(this.kafka.up, this.readiness.readyFor(now));
     if (self.role !== this.#lastRoleSent) this.#beat(); // tell peers of a role change at once
     const peers = this.#alive(now);
@@ -216,7 +270,7 @@ export class HeartbeatCoordinator extends BaseCoordinator {
       this.ha.liveHint = peers.find((p) => p.role === "live")?.url;
     }
     // Listen for one dead interval before deciding anything: a cold start must see its peers first.
-    if (now < this.#listenUntil) return;
+    if (now < this.#listenUntil || this.transitioning) return;
     if (role === "init") {
       return this.ha.announceBackup(
         peers.length ? `peers: ${peers.map((p) => `${p.node}(${p.role})`).join(", ")}` : "no peer heard yet",
@@ -227,12 +281,12 @@ export class HeartbeatCoordinator extends BaseCoordinator {
       const rival = peers.find((p) =>
         (p.role === "live" || p.role === "activating") && losesLiveConflict(self, p)
       );
-      if (rival) return await this.ha.demote(`another live: ${rival.node} at epoch ${rival.epoch}`);
+      if (rival) return this.begin(this.ha.demote(`another live: ${rival.node} at epoch ${rival.epoch}`));
       const handover = handoverReason(self, this.readiness.kafkaDownFor(now), peers, this.opts);
       if (handover && this.mayHandOver(now)) {
         this.budget.record(now);
         this.ha.liveHint = peers.find((p) => p.node === handover.to)?.url;
-        await this.ha.demote(handover.reason);
+        this.begin(this.ha.demote(handover.reason));
       }
       return;
     }
@@ -251,16 +305,34 @@ export class HeartbeatCoordinator extends BaseCoordinator {
       const heardSince = [...this.#peers.values()].some((p) => p.lastSeen > fencedAt);
       if (!heardSince) return;
     }
-    const epoch = Math.max(this.#maxSeenEpoch, await this.#epochs.read()) + 1;
-    await this.#epochs.write(epoch);
-    this.#maxSeenEpoch = epoch;
+    // No live heard, but Kafka shows one serving (its marks keep advancing): the heartbeat link
+    // is cut, not the live dead. Fencing it would only start a round of fencing back and forth.
+    const kafkaLive = this.kafkaMarks?.marks.activeLive(
+      now,
+      3 * deadIntervalMs,
+      new Set(peers.map((p) => p.node)),
+    );
+    if (kafkaLive) {
+      if (this.#heldBackFor !== `${kafkaLive.node}@${kafkaLive.epoch}`) {
+        this.#heldBackFor = `${kafkaLive.node}@${kafkaLive.epoch}`;
+        this.log.warn(
+          { ha: true, live: kafkaLive.node, epoch: kafkaLive.epoch },
+          "no heartbeat from any live, but Kafka shows one serving: the heartbeat link is cut; not taking over",
+        );
+      }
+      return;
+    }
+    this.#heldBackFor = undefined;
     const last = [...this.#peers.values()].find((p) => ["live", "draining", "stopped"].includes(p.beat.role));
     const reason = !last
       ? "no live in the pair"
       : last.beat.role === "stopped"
       ? `${last.beat.node} stopped and handed over`
       : `${last.beat.node} is gone (no heartbeat for ${deadIntervalMs} ms)`;
-    await this.ha.promote(epoch, reason);
+    this.begin(this.ha.promote(reason), async (ok) => {
+      // Kept across restarts, to show the last epoch known before the first election.
+      if (ok) await this.#epochs.write(this.ha.epoch());
+    });
   }
 
   protected async onShutdown(): Promise<void> {

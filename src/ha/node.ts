@@ -10,14 +10,41 @@ import type { NodeIdentity } from "../session/session.ts";
 import type { NodeView, Role } from "./election.ts";
 
 export interface HaActions {
-  /** Take over the pair's Kafka transactional id (fences any older live). */
-  activate(): Promise<void>;
-  /** Close client sessions gracefully, telling them where the live is if known. */
-  drain(reason: string): Promise<void>;
+  /**
+   * Take over the pair's Kafka transactional id (fences any older live). Resolves with the epoch
+   * of this activation, which Kafka's transaction coordinator orders (unique to the pair).
+   */
+  activate(): Promise<number>;
+  /** Close client sessions gracefully by `deadline` (monotonic), telling them where the live is if known. */
+  drain(reason: string, deadline: number): Promise<void>;
   /** Let go of Kafka producers. */
   deactivate(): Promise<void>;
+  /**
+   * The step-down deadline passed: let go at once of whatever drain and deactivate still hold
+   * (connections, the producer, consumers), without waiting for Kafka. Returns what it let go,
+   * for the log. Safe because the next live's activation fences the producer and the group.
+   */
+  abandon(): string[];
   /** Whether the Kafka producer is active (false after a Kafka error or fencing). */
   isActive(): boolean;
+}
+
+export interface HaTimeouts {
+  /** The whole step-down (drain, then deactivate) ends by then; what is left is abandoned. */
+  stepDownTimeoutMs: number;
+  /** An activation that takes longer is given up (the node stays backup and may try again). */
+  activationTimeoutMs: number;
+}
+
+/** Resolves true when `p` settles first, false when `ms` pass first. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), Math.max(0, ms))));
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const MESSAGES: Partial<Record<Role, string>> = {
@@ -31,6 +58,7 @@ export class HaNode implements NodeIdentity {
   #role: Role = "init";
   #epoch = 0;
   #busy: Promise<unknown> = Promise.resolve();
+  #pending = 0;
   #liveUrl?: string;
   #reactivating = false;
   /** Monotonic time this node was last fenced by a newer live, if ever. */
@@ -46,6 +74,7 @@ export class HaNode implements NodeIdentity {
     readonly actions: HaActions,
     readonly metrics: BridgeMetrics,
     readonly log: Logger,
+    readonly timeouts: HaTimeouts = { stepDownTimeoutMs: 10_000, activationTimeoutMs: 30_000 },
   ) {
     metrics.haRole.set({ role: "init" }, 1);
   }
@@ -99,15 +128,20 @@ export class HaNode implements NodeIdentity {
     const msg = to === "live" ? `live: obtained the live ${this.lockNoun}` : MESSAGES[to] ?? `role ${to}`;
     const level = to === "fenced" ? "warn" : to === "activating" ? "debug" : "info";
     this.log[level]({ ha: true, from, to, epoch: this.#epoch, reason, ...extra }, msg);
+    this.#notify(to, reason);
+  }
+
+  #notify(role: Role, reason: string): void {
     try {
-      this.onRoleChange?.(to, this.#epoch, reason);
+      this.onRoleChange?.(role, this.#epoch, reason);
     } catch (e) {
       this.log.error({ err: (e as Error).message }, "a role change listener failed");
     }
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#busy.then(fn, fn);
+    this.#pending++;
+    const run = this.#busy.then(fn, fn).finally(() => this.#pending--);
     this.#busy = run.catch(() => {});
     return run;
   }
@@ -116,24 +150,48 @@ export class HaNode implements NodeIdentity {
     if (this.#role === "init") this.#set("backup", reason);
   }
 
-  /** Becomes live at `epoch`: fences Kafka first, and only then serves. False if activation failed. */
-  promote(epoch: number, reason: string): Promise<boolean> {
+  /** Whether a promote or demote is under way (coordinators decide nothing new meanwhile). */
+  get busy(): boolean {
+    return this.#pending > 0;
+  }
+
+  /**
+   * Becomes live: fences Kafka first, and only then serves, under the epoch the activation got
+   * from Kafka. False if activation failed or took longer than its deadline.
+   */
+  promote(reason: string): Promise<boolean> {
     return this.#serial(async () => {
       if (this.#role === "live") return true;
-      this.#epoch = epoch;
       this.#set("activating", reason);
-      try {
-        await this.actions.activate();
-      } catch (e) {
-        this.#set("backup", `activation failed: ${(e as Error).message}`);
+      const started = performance.now();
+      let epoch: number | undefined, failure: string | undefined;
+      const activation = this.actions.activate().then(
+        (e) => void (epoch = e),
+        (e) => void (failure = (e as Error).message),
+      );
+      if (!(await within(activation, this.timeouts.activationTimeoutMs))) {
+        failure =
+          `no answer from Kafka within ${this.timeouts.activationTimeoutMs} ms (ha.activationTimeoutMs)`;
+        // Whatever the late activation still does, it must not leave a producer behind.
+        void activation.then(() => this.#role === "live" ? undefined : this.#abandon("a late activation"));
+      }
+      if (failure !== undefined || epoch === undefined) {
+        this.#set("backup", `activation failed: ${failure ?? "no epoch"}`, {
+          tookMs: Math.round(performance.now() - started),
+        });
         return false;
       }
-      this.#set("live", reason);
+      this.#epoch = epoch;
+      this.#set("live", reason, { tookMs: Math.round(performance.now() - started) });
       return true;
     });
   }
 
-  /** Stops serving: drain clients (break before make), release Kafka, become backup (or stopped). */
+  /**
+   * Stops serving: drain clients (break before make), release Kafka, become backup (or stopped).
+   * Never rejects and always ends in a defined role: by ha.stepDownTimeoutMs, whatever is still
+   * letting go (a drain or a producer waiting on a Kafka link that drops packets) is abandoned.
+   */
   demote(reason: string, then: "backup" | "stopped" | "fenced" = "backup"): Promise<void> {
     return this.#serial(async () => {
       if (this.#role !== "live" && this.#role !== "activating") {
@@ -142,27 +200,62 @@ export class HaNode implements NodeIdentity {
       }
       if (then === "fenced") this.fencedAt = performance.now();
       this.#set(then === "fenced" ? "fenced" : "draining", reason);
-      await this.actions.drain(reason);
-      await this.actions.deactivate();
-      this.#set(then === "fenced" ? "backup" : then, reason);
-    });
+      const started = performance.now();
+      const deadline = started + this.timeouts.stepDownTimeoutMs;
+      const lettingGo = (async () => {
+        await this.#attempt("drain", () => this.actions.drain(reason, deadline));
+        await this.#attempt("deactivate", () => this.actions.deactivate());
+      })();
+      if (!(await within(lettingGo, deadline - performance.now()))) this.#abandon("the step-down");
+      this.#set(then === "fenced" ? "backup" : then, reason, {
+        tookMs: Math.round(performance.now() - started),
+      });
+    }).catch((e) => this.log.error({ err: (e as Error).message }, "HA step-down failed"));
+  }
+
+  async #attempt(what: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      this.log.warn({ ha: true, err: (e as Error).message }, `step-down: ${what} failed; going on`);
+    }
+  }
+
+  #abandon(what: string): void {
+    let abandoned: string[] = [];
+    try {
+      abandoned = this.actions.abandon();
+    } catch (e) {
+      abandoned = [`(abandon failed: ${(e as Error).message})`];
+    }
+    this.log.warn(
+      { ha: true, abandoned, stepDownTimeoutMs: this.timeouts.stepDownTimeoutMs },
+      `${what} ran past its deadline: let go without waiting for Kafka (the next live's fencing covers it)`,
+    );
   }
 
   /**
    * After a Kafka error (or a refused request that needs a fresh producer epoch) the sink
-   * waits; the live takes the id back once Kafka answers, and only while it is live.
+   * waits. The coordinator calls this only while it can confirm this node is still the live
+   * (a peer heard as backup, or the lock verified): a fresh InitProducerId fences whoever
+   * holds the id, so a node that cannot confirm its claim steps down instead. The new
+   * activation's epoch replaces the old one.
    */
   async reactivate(): Promise<void> {
     if (this.#role !== "live" || this.#reactivating || this.actions.isActive()) return;
     this.#reactivating = true;
     try {
       // Checked again in turn: a step-down queued ahead must not be followed by taking the id back.
-      const done = await this.#serial(async () => {
-        if (this.#role !== "live") return false;
-        await this.actions.activate();
-        return true;
+      const epoch = await this.#serial(async () => {
+        if (this.#role !== "live") return undefined;
+        return await this.actions.activate();
       });
-      if (done) this.log.info({ ha: true, epoch: this.#epoch }, "live: producer re-activated");
+      if (epoch !== undefined) {
+        this.#epoch = epoch;
+        this.metrics.haEpoch.set(epoch);
+        this.log.info({ ha: true, epoch }, "live: producer re-activated");
+        this.#notify("live", "producer re-activated");
+      }
     } catch (e) {
       this.log.debug({ err: (e as Error).message }, "re-activation failed; will retry");
     } finally {

@@ -1,68 +1,102 @@
 import assert from "node:assert/strict";
 import { createLogger } from "../observability/logger.ts";
 import { BridgeMetrics } from "../observability/metrics.ts";
-import { HaNode } from "./node.ts";
+import { type HaActions, HaNode, type HaTimeouts } from "./node.ts";
 
-Deno.test("ha node: a re-activation queued behind a step-down never takes the id back", async () => {
+function node(actions: Partial<HaActions>, timeouts?: HaTimeouts) {
   const calls: string[] = [];
-  let releaseDrain: (() => void) | undefined;
-  let active = true;
-  const node = new HaNode(
+  let epochs = 40;
+  const n = new HaNode(
     "n",
     100,
     undefined,
     "role",
     {
-      activate: () => {
-        calls.push("activate");
-        active = true;
-        return Promise.resolve();
-      },
-      drain: () => {
-        calls.push("drain");
-        return new Promise<void>((r) => (releaseDrain = r));
-      },
-      deactivate: () => {
-        calls.push("deactivate");
-        active = false;
-        return Promise.resolve();
-      },
-      isActive: () => active,
+      activate: () => (calls.push("activate"), Promise.resolve(++epochs)),
+      drain: () => (calls.push("drain"), Promise.resolve()),
+      deactivate: () => (calls.push("deactivate"), Promise.resolve()),
+      abandon: () => (calls.push("abandon"), ["the producer"]),
+      isActive: () => true,
+      ...actions,
     },
     new BridgeMetrics(),
     createLogger("silent", "n"),
+    timeouts,
   );
-  assert.ok(await node.promote(1, "test"));
+  return { node: n, calls };
+}
+
+Deno.test("ha node: a re-activation queued behind a step-down never takes the id back", async () => {
+  let releaseDrain: (() => void) | undefined;
+  let active = true;
+  const { node: n, calls } = node({
+    drain: () => {
+      calls.push("drain");
+      return new Promise<void>((r) => (releaseDrain = r));
+    },
+    isActive: () => active,
+  });
+  assert.ok(await n.promote("test"));
   active = false; // the sink asks for a fresh producer epoch...
-  const stepDown = node.demote("a peer took over"); // ...while the node is stepping down:
-  const reactivation = node.reactivate(); // same tick, so the role still reads "live"; it queues behind
+  const stepDown = n.demote("a peer took over"); // ...while the node is stepping down:
+  const reactivation = n.reactivate(); // same tick, so the role still reads "live"; it queues behind
   while (!releaseDrain) await new Promise((r) => setTimeout(r, 1));
   releaseDrain();
   await Promise.all([stepDown, reactivation]);
-  assert.equal(node.role(), "backup");
+  assert.equal(n.role(), "backup");
   assert.deepEqual(calls, ["activate", "drain", "deactivate"], "no activate after the step-down");
 });
 
-Deno.test("ha node: a live node whose producer needs a fresh epoch re-activates", async () => {
-  let activations = 0, active = false;
-  const node = new HaNode(
-    "n",
-    100,
-    undefined,
-    "role",
-    {
-      activate: () => (activations++, active = true, Promise.resolve()),
-      drain: () => Promise.resolve(),
-      deactivate: () => Promise.resolve(),
-      isActive: () => active,
-    },
-    new BridgeMetrics(),
-    createLogger("silent", "n"),
-  );
-  await node.promote(1, "test");
+Deno.test("ha node: the epoch is the one the activation got from Kafka, and a re-activation's replaces it", async () => {
+  let active = true;
+  const { node: n, calls } = node({ isActive: () => active });
+  const seen: number[] = [];
+  n.onRoleChange = (_role, epoch) => seen.push(epoch);
+  await n.promote("test");
+  assert.equal(n.epoch(), 41);
   active = false;
-  await node.reactivate();
-  assert.equal(activations, 2);
-  await node.reactivate(); // already active: nothing to do
-  assert.equal(activations, 2);
+  await n.reactivate();
+  assert.equal(n.epoch(), 42);
+  assert.deepEqual(seen, [0, 41, 42], "activating, live, re-activated");
+  active = true;
+  await n.reactivate(); // already active: nothing to do
+  assert.deepEqual(calls, ["activate", "activate"]);
+});
+
+Deno.test("ha node: a step-down whose deactivate hangs is abandoned at its deadline, and ends as backup", async () => {
+  const { node: n, calls } = node({
+    deactivate: () => (calls.push("deactivate"), new Promise<void>(() => {})), // Kafka drops packets
+  }, { stepDownTimeoutMs: 50, activationTimeoutMs: 1_000 });
+  await n.promote("test");
+  const started = performance.now();
+  await n.demote("failback");
+  assert.equal(n.role(), "backup");
+  assert.ok(performance.now() - started < 1_000, "bounded by the deadline, not by Kafka");
+  assert.deepEqual(calls, ["activate", "drain", "deactivate", "abandon"]);
+  assert.equal(n.busy, false);
+});
+
+Deno.test("ha node: a drain that throws still ends in a defined role; demote never rejects", async () => {
+  const { node: n, calls } = node({
+    drain: () => Promise.reject(new Error("socket gone")),
+    deactivate: () => (calls.push("deactivate"), Promise.reject(new Error("Kafka said no"))),
+  });
+  await n.promote("test");
+  await n.demote("a peer took over", "fenced");
+  assert.equal(n.role(), "backup", "fenced, then backup");
+  assert.ok(n.fencedAt !== undefined);
+  assert.deepEqual(calls, ["activate", "deactivate"], "deactivate runs even though the drain failed");
+});
+
+Deno.test("ha node: an activation past its deadline leaves the node backup, and the late producer is let go", async () => {
+  let finish!: (epoch: number) => void;
+  const { node: n, calls } = node({
+    activate: () => (calls.push("activate"), new Promise<number>((r) => (finish = r))),
+  }, { stepDownTimeoutMs: 1_000, activationTimeoutMs: 30 });
+  assert.equal(await n.promote("slow Kafka"), false);
+  assert.equal(n.role(), "backup");
+  finish(9); // Kafka answers after all
+  await new Promise((r) => setTimeout(r, 1));
+  assert.deepEqual(calls, ["activate", "abandon"]);
+  assert.equal(n.epoch(), 0, "never served under the late epoch");
 });

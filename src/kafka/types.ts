@@ -32,9 +32,11 @@ export interface KafkaSink {
    * fenced or deactivated, sends fail with kind "fenced" (after a Kafka error
    * while live: "unavailable", until the HA node activates again).
    */
-  activate(): Promise<void>;
+  activate(): Promise<number>;
   /** HA only: let go of the producer (stepping down). */
   deactivate(): Promise<void>;
+  /** HA only: let go of the producer at once, not waiting for requests in flight; says what it dropped. */
+  abandon(): string[];
   /** Waits for records already handed to the sink, then disconnects. */
   close(): Promise<void>;
 }
@@ -76,8 +78,12 @@ export interface ProducerLane {
    * whole request, so with several batches the others may have been written.
    */
   produce(batches: PartitionBatch[], companion?: Companion): Promise<string[]>;
-  /** HA: take over the transactional id, fencing older holders, before serving. */
-  activate(): Promise<void>;
+  /**
+   * HA: take over the transactional id, fencing older holders, before serving. Resolves with
+   * the activation's epoch: Kafka's producer id and epoch for the id, as one number that the
+   * transaction coordinator orders (each activation of the pair gets a greater one).
+   */
+  activate(): Promise<number>;
   /** Drops the producer; the next produce() connects with a fresh producer id. */
   reset(): Promise<void>;
 }

@@ -297,6 +297,16 @@ export class BridgeServer {
     for (const ws of this.#sessions.keys()) ws.terminate();
   }
 
+  /**
+   * Cuts every connection at once (HA, past the step-down deadline): sessions end, and their
+   * subscriptions' consumers leave Kafka in the background. Says what it cut, for the log.
+   */
+  terminateSessions(): string[] {
+    const n = this.#sessions.size;
+    for (const ws of this.#sessions.keys()) ws.terminate();
+    return n > 0 ? [`${n} client connections (and their consumers)`] : [];
+  }
+
   /** Graceful shutdown: stop accepting, close sessions with 1001, stop listening. */
   async shutdown(deadline: number): Promise<void> {
     this.#accepting = false;

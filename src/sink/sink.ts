@@ -123,15 +123,19 @@ export class BatchingSink implements KafkaSink {
     return this.#state === "active";
   }
 
-  /** HA: takes the pair's transactional id (fencing older holders); records queue meanwhile. */
-  async activate(): Promise<void> {
-    if (!this.#opts.transactional) return;
+  /**
+   * HA: takes the pair's transactional id (fencing older holders); records queue meanwhile.
+   * Resolves with the activation's epoch (see ProducerLane.activate).
+   */
+  async activate(): Promise<number> {
+    if (!this.#opts.transactional) return 0;
     const lane = this.#lanes[0];
     await this.#lanesIdle();
     await lane.lane.reset();
     this.#state = "activating";
+    let epoch: number;
     try {
-      await lane.lane.activate();
+      epoch = await lane.lane.activate();
       await this.#opts.afterActivation?.((batches) => lane.lane.produce(batches));
     } catch (e) {
       const failure = asFailure(e, false);
@@ -146,6 +150,7 @@ export class BatchingSink implements KafkaSink {
     }
     this.#state = "active";
     for (const l of this.#lanes) if (l.ready.size > 0) this.#wake(l, true);
+    return epoch;
   }
 
   async deactivate(): Promise<void> {
@@ -153,6 +158,20 @@ export class BatchingSink implements KafkaSink {
     this.#leave("standby");
     await this.#lanesIdle();
     await this.#lanes[0].lane.reset();
+  }
+
+  /**
+   * HA, past the step-down deadline: stop at once, without waiting for requests in flight
+   * (a Kafka link that drops packets holds them for minutes). Their records get no answer
+   * here; the next live's fencing aborts their transaction, so none is written. The producer
+   * is dropped in the background. Returns what was let go, for the log.
+   */
+  abandon(): string[] {
+    if (!this.#opts.transactional) return [];
+    this.#leave("standby"); // answers what was queued; what is left is in flight
+    const inFlight = this.#unsettled;
+    void this.#lanes[0].lane.reset().catch(() => {});
+    return [`the transactional producer (${inFlight} records in flight, answered by their deadline)`];
   }
 
   send(record: OutgoingRecord): Promise<RecordPosition> {

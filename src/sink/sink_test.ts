@@ -61,9 +61,10 @@ class FakeLane implements ProducerLane {
     }
   }
 
-  activate(): Promise<void> {
+  /** Resolves with the activation count as the epoch: each activation gets a greater one. */
+  activate(): Promise<number> {
     this.activations++;
-    return this.activateFailure ? Promise.reject(this.activateFailure) : Promise.resolve();
+    return this.activateFailure ? Promise.reject(this.activateFailure) : Promise.resolve(this.activations);
   }
 
   reset(): Promise<void> {
@@ -364,18 +365,18 @@ Deno.test("sink (HA): refuses until activated; fencing stops it; a record's faul
 
 Deno.test("sink (HA): nothing is sent while activate() is still taking the id", async () => {
   const { sink, lanes } = setup({ transactional: true });
-  let finish!: () => void;
+  let finish!: (epoch: number) => void;
   lanes[0].activate = () => {
     lanes[0].activations++;
-    return new Promise<void>((r) => (finish = r));
+    return new Promise<number>((r) => (finish = r));
   };
   const activating = sink.activate();
   await new Promise((r) => setTimeout(r, 1));
   const o = track(sink.send(rec("early but admitted")));
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(lanes[0].calls.length, 0);
-  finish();
-  await activating;
+  finish(7);
+  assert.equal(await activating, 7, "the activation's epoch is Kafka's (the lane's)");
   assert.ok((await o).ok);
   await sink.close();
 });
@@ -519,5 +520,27 @@ Deno.test("sink (HA): the companion's records join each transaction; afterActiva
   assert.ok((await track(sink.send(rec("a", { partition: 1 })))).ok);
   assert.deepEqual(seen, [["0"]]);
   assert.equal(new TextDecoder().decode(kafka.log("log", 0)[1].value), "1@0");
+  await sink.close();
+});
+
+Deno.test("sink (HA): abandon() stops at once with a request hung in flight, and answers what was queued", async () => {
+  const { sink, lanes } = setup({ transactional: true, lingerMs: 0 });
+  await sink.activate();
+  lanes[0].held = true; // Kafka stops answering (a link that drops packets)
+  const first = track(sink.send(rec("in flight")));
+  while (lanes[0].calls.length === 0) await new Promise((r) => setTimeout(r, 1));
+  const queued = track(sink.send(rec("queued behind it")));
+  await new Promise((r) => setTimeout(r, 5));
+  const resetsBefore = lanes[0].resets;
+  const abandoned = sink.abandon();
+  assert.match(abandoned.join(), /1 records in flight/);
+  const q = await queued;
+  assert.ok(!q.ok && q.error.kind === "fenced", "a queued record is refused: it was never sent");
+  assert.equal(sink.active, false);
+  assert.equal(lanes[0].resets, resetsBefore + 1, "the producer is dropped");
+  const late = track(sink.send(rec("after")));
+  assert.ok(!(await late).ok);
+  lanes[0].release();
+  await first;
   await sink.close();
 });

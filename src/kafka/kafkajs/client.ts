@@ -33,7 +33,34 @@ function saslOptions(sasl: KafkaSasl | undefined): SASLOptions | undefined {
   }
 }
 
-export function createKafka(config: Config["kafka"], log: Logger, security: KafkaSecurity = {}): Kafka {
+/**
+ * What InitProducerId gave the last transactional producer of a client: kafkajs keeps the
+ * producer id and epoch to itself and only logs them (at debug), so a client made with a
+ * watch logs at debug and hands that one line here; every other debug or info line is
+ * dropped as before.
+ */
+export class ProducerIdWatch {
+  last?: { producerId: string; producerEpoch: number };
+
+  /** True when the log entry was the one that names the producer id and epoch. */
+  observe(message: string, extra: Record<string, unknown>): boolean {
+    if (message !== "Initialized producer id & epoch") return false;
+    const { producerId, producerEpoch } = extra;
+    if (
+      (typeof producerId === "string" || typeof producerId === "number") && typeof producerEpoch === "number"
+    ) {
+      this.last = { producerId: String(producerId), producerEpoch };
+    }
+    return true;
+  }
+}
+
+export function createKafka(
+  config: Config["kafka"],
+  log: Logger,
+  security: KafkaSecurity = {},
+  producerIds?: ProducerIdWatch,
+): Kafka {
   quietKnownWarnings(log);
   if (!installVarintShim()) {
     log.warn("kafkajs is not the version the varint shim was written for; encoding as shipped");
@@ -52,9 +79,13 @@ export function createKafka(config: Config["kafka"], log: Logger, security: Kafk
     sasl: saslOptions(security.sasl),
     // Short backoff so that service resumes within about a second of Kafka returning.
     retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 5 },
-    logLevel: KafkaLogLevel.WARN,
+    logLevel: producerIds ? KafkaLogLevel.DEBUG : KafkaLogLevel.WARN,
     logCreator: () => ({ level, log: entry }) => {
       const { message, ...rest } = entry;
+      if (level > KafkaLogLevel.WARN) { // only reaches here with a watch
+        producerIds?.observe(message, rest);
+        return;
+      }
       delete (rest as Record<string, unknown>).timestamp;
       // kafkajs logs every failed request at ERROR; the bridge reports outages itself, so keep these at debug/warn.
       if (level <= KafkaLogLevel.ERROR) kafkaLog.warn(rest, message);

@@ -10,12 +10,34 @@
 import { Buffer } from "node:buffer";
 import { type Kafka, type Message, Partitioners, type Producer, type Transaction } from "kafkajs";
 import { type Companion, KafkaFailure, type PartitionBatch, type ProducerLane } from "../types.ts";
+import type { ProducerIdWatch } from "./client.ts";
 import { classify } from "./errors.ts";
 
 export interface LaneOptions {
   /** HA: every request is a transaction under this id. Unset: a plain idempotent producer. */
   transactionalId?: string;
+  /** HA: the Kafka client's watch on InitProducerId (createKafka's), for the activation's epoch. */
+  producerIds?: ProducerIdWatch;
   requestTimeoutMs: number;
+}
+
+/** Epochs of one producer id: Kafka moves to a new producer id when they run out. */
+const EPOCHS_PER_ID = 32_768n;
+
+/**
+ * The pair's epoch for an activation: the producer id, then the epoch, in one number. The
+ * transaction coordinator hands out both in order for a transactional id (a new id, allocated
+ * above the old, once the epochs of one run out), so every activation gets a greater number.
+ */
+export function pairEpoch(producerId: string, producerEpoch: number): number {
+  const n = BigInt(producerId) * EPOCHS_PER_ID + BigInt(producerEpoch);
+  if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < 0n) {
+    throw new KafkaFailure(
+      "unavailable",
+      `producer id ${producerId} is out of the range epochs are made from`,
+    );
+  }
+  return Number(n);
 }
 
 /** A view of the bytes, not a copy (Buffer.from(uint8array) copies). */
@@ -37,15 +59,25 @@ export class KafkajsProducerLane implements ProducerLane {
     return this.opts.transactionalId !== undefined;
   }
 
-  async activate(): Promise<void> {
-    if (!this.#transactional) return;
+  async activate(): Promise<number> {
+    if (!this.#transactional) return 0;
     this.#mayConnect = true;
+    const watch = this.opts.producerIds;
     try {
+      if (watch) watch.last = undefined;
       const producer = await this.#connect();
       // kafkajs sends the transactional InitProducerId only with the first transaction;
       // an empty one now bumps the producer epoch and fences the previous live at once.
       const tx = await producer.transaction();
       await tx.abort();
+      if (!watch) return 0;
+      if (!watch.last) {
+        throw new KafkaFailure(
+          "unavailable",
+          "kafkajs did not report the producer id and epoch it was given",
+        );
+      }
+      return pairEpoch(watch.last.producerId, watch.last.producerEpoch);
     } catch (e) {
       await this.reset();
       throw classify(e);

@@ -1,0 +1,58 @@
+/**
+ * Live marks: what a heartbeat-mode node learns from Kafka about a live it cannot hear.
+ *
+ * A cut heartbeat link looks, from each side, like a dead peer. The backup takes over once
+ * (it cannot tell), fencing the old live through Kafka. Without more, the fenced node would
+ * take over again once its hold-back ran out, and the two would fence each other back and
+ * forth for as long as the link stays cut. So a live that hears no peer writes a mark
+ * ("l/<node>": its epoch and a counter) to the pair's dedupe log every heartbeat interval;
+ * every node follows that log. A node that hears no live but reads marks that keep advancing
+ * knows a live still serves, and does not fence it.
+ *
+ * A mark counts only when it advances past one this node has already read: the first one
+ * read (at start-up, from the compacted log) may be old. Time is this node's monotonic clock
+ * at reading, never the writer's.
+ */
+
+interface Seen {
+  epoch: number;
+  seq: number;
+  /** When a mark from this node was last read that advanced past the one before it. */
+  advancedAt?: number;
+}
+
+export class LiveMarks {
+  readonly #seen = new Map<string, Seen>();
+
+  constructor(readonly self: string) {}
+
+  /** A mark read back from the log. */
+  observe(node: string, epoch: number, seq: number, now: number): void {
+    if (node === this.self) return;
+    const prev = this.#seen.get(node);
+    if (!prev) {
+      this.#seen.set(node, { epoch, seq });
+      return;
+    }
+    const advanced = epoch > prev.epoch || (epoch === prev.epoch && seq > prev.seq);
+    if (advanced) this.#seen.set(node, { epoch, seq, advancedAt: now });
+  }
+
+  /**
+   * Another node whose marks advanced within the last `maxAgeMs`: a live serving now. Nodes in
+   * `heard` are left out: their heartbeats say what they are (a live that hands back stops
+   * marking, and its last marks must not hold up the failback).
+   */
+  activeLive(
+    now: number,
+    maxAgeMs: number,
+    heard: ReadonlySet<string> = new Set(),
+  ): { node: string; epoch: number } | undefined {
+    let best: { node: string; epoch: number } | undefined;
+    for (const [node, s] of this.#seen) {
+      if (heard.has(node) || s.advancedAt === undefined || now - s.advancedAt > maxAgeMs) continue;
+      if (!best || s.epoch > best.epoch) best = { node, epoch: s.epoch };
+    }
+    return best;
+  }
+}

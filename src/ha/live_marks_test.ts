@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { LiveMarks } from "./live_marks.ts";
+
+Deno.test("live marks: the first mark read proves nothing (it may be old); one that advances does", () => {
+  const marks = new LiveMarks("a");
+  marks.observe("b", 7, 40, 1_000); // read at start-up from the compacted log
+  assert.equal(marks.activeLive(1_000, 2_000), undefined);
+  marks.observe("b", 7, 40, 1_200); // the same mark again: nothing new
+  assert.equal(marks.activeLive(1_200, 2_000), undefined);
+  marks.observe("b", 7, 41, 1_500);
+  assert.deepEqual(marks.activeLive(1_600, 2_000), { node: "b", epoch: 7 });
+  assert.equal(marks.activeLive(3_501, 2_000), undefined, "stale once marks stop advancing");
+});
+
+Deno.test("live marks: a restarted writer (higher epoch, counter from zero) advances; own marks are ignored", () => {
+  const marks = new LiveMarks("a");
+  marks.observe("b", 7, 90, 0);
+  marks.observe("b", 9, 1, 100);
+  assert.deepEqual(marks.activeLive(100, 500), { node: "b", epoch: 9 });
+  marks.observe("b", 8, 500, 200); // an older activation's mark, read late: no advance
+  assert.deepEqual(marks.activeLive(650, 500), undefined);
+  const own = new LiveMarks("a");
+  own.observe("a", 1, 1, 0);
+  own.observe("a", 1, 2, 10);
+  assert.equal(own.activeLive(10, 500), undefined);
+});
+
+Deno.test("live marks: with several writers the highest epoch is named", () => {
+  const marks = new LiveMarks("a");
+  for (const [node, epoch] of [["b", 5], ["c", 6]] as const) {
+    marks.observe(node, epoch, 1, 0);
+    marks.observe(node, epoch, 2, 10);
+  }
+  assert.deepEqual(marks.activeLive(20, 100), { node: "c", epoch: 6 });
+});
+
+Deno.test("live marks: a node heard over heartbeats is judged by them, not by its marks", () => {
+  const marks = new LiveMarks("a");
+  marks.observe("b", 5, 1, 0);
+  marks.observe("b", 5, 2, 10);
+  assert.deepEqual(marks.activeLive(20, 100), { node: "b", epoch: 5 });
+  assert.equal(marks.activeLive(20, 100, new Set(["b"])), undefined);
+});
