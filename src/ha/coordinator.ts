@@ -103,6 +103,7 @@ export abstract class BaseCoordinator implements Coordinator {
     const gap = now - this.#watchedAt;
     this.#watchedAt = now;
     if (gap > this.stallLimitMs()) this.onStall(gap, now);
+    this.ha.watched(now, this.stallLimitMs());
   }
 
   /** Voluntary handovers (failback, Kafka loss) respect the flap budget. */

@@ -59,6 +59,8 @@ export class HaNode implements NodeIdentity {
   #epoch = 0;
   #busy: Promise<unknown> = Promise.resolve();
   #pending = 0;
+  #watchedAt = 0;
+  #stallLimitMs?: number;
   #liveUrl?: string;
   #reactivating = false;
   /** Monotonic time this node was last fenced by a newer live, if ever. */
@@ -79,8 +81,24 @@ export class HaNode implements NodeIdentity {
     metrics.haRole.set({ role: "init" }, 1);
   }
 
+  /**
+   * The role as clients are served: a live whose coordinator's stall watch is overdue (the
+   * process was stopped or frozen, and a backup may have taken over) reads as draining, before
+   * any timer has run. After SIGCONT the event loop handles the sockets that became readable
+   * before its timers, so without this a zombie would take a client's publish or group commit,
+   * or hand out a fetched message, before noticing it stalled.
+   */
   role(): Role {
+    if (this.#role === "live" && this.#stallLimitMs !== undefined) {
+      if (performance.now() - this.#watchedAt > this.#stallLimitMs) return "draining";
+    }
     return this.#role;
+  }
+
+  /** The coordinator's stall watch ran at `now`; past `limitMs` without it, the node does not serve. */
+  watched(now: number, limitMs: number): void {
+    this.#watchedAt = now;
+    this.#stallLimitMs = limitMs;
   }
 
   epoch(): number {
@@ -88,7 +106,7 @@ export class HaNode implements NodeIdentity {
   }
 
   get isLive(): boolean {
-    return this.#role === "live";
+    return this.role() === "live";
   }
 
   /** Where clients should go, when another node is live. */

@@ -100,3 +100,15 @@ Deno.test("ha node: an activation past its deadline leaves the node backup, and 
   assert.deepEqual(calls, ["activate", "abandon"]);
   assert.equal(n.epoch(), 0, "never served under the late epoch");
 });
+
+Deno.test("ha node: a live whose stall watch is overdue does not serve, before any timer has run", async () => {
+  const { node: n } = node({});
+  await n.promote("test");
+  n.watched(performance.now(), 200);
+  assert.equal(n.role(), "live");
+  n.watched(performance.now() - 1_000, 200); // as if the process was stopped for a second
+  assert.equal(n.role(), "draining");
+  assert.equal(n.isLive, false);
+  n.watched(performance.now(), 200); // the watch ran again (and started the step-down)
+  assert.equal(n.role(), "live");
+});

@@ -233,6 +233,14 @@ export class Session {
     const { metrics, config } = this.deps;
     metrics.publishes.inc();
     if (this.#refusal) return this.#nack(f.id, this.#refusal.code, this.#refusal.message);
+    if (this.deps.identity.role() !== "live") {
+      // HA: this node is stepping down, or back from a stall a backup may have taken over in.
+      return this.#nack(
+        f.id,
+        ErrorCode.NOT_LIVE,
+        "this node is not the live (it is stepping down); publish to the live",
+      );
+    }
     if (!this.#publishRate.tryTake()) {
       const message =
         `more than ${config.limits.publishesPerSecond} publishes per second on this connection ` +

@@ -50,7 +50,7 @@ function harness(input: ConfigInput = {}) {
   let kafkaUp = true;
   const deps = {
     config,
-    identity: { node: "n1", role: () => "standalone", epoch: () => 3 },
+    identity: { node: "n1", role: () => "live", epoch: () => 3 },
     sink,
     topics: new TopicPolicy(config.topics),
     auth: new Authenticator(config.auth, "127.0.0.1", undefined),
@@ -175,7 +175,7 @@ Deno.test("session: a refreshed token that allows less ends the subscriptions it
   const stopped: SourceOptions[] = [];
   const deps = {
     config,
-    identity: { node: "n1", role: () => "standalone", epoch: () => 3 },
+    identity: { node: "n1", role: () => "live", epoch: () => 3 },
     topics: new TopicPolicy(config.topics),
     auth: {
       anonymousFor: () => undefined,
@@ -261,7 +261,7 @@ Deno.test("session: a commit whose message is delivered while Kafka is asked abo
   const lookup = Promise.withResolvers<string | undefined>();
   const deps = {
     config,
-    identity: { node: "n1", role: () => "standalone", epoch: () => 3 },
+    identity: { node: "n1", role: () => "live", epoch: () => 3 },
     topics: new TopicPolicy(config.topics),
     auth: new Authenticator(config.auth, "127.0.0.1", undefined),
     catalog: {

@@ -17,6 +17,8 @@ export interface FlowLimits {
 export interface SubscriptionHooks {
   send(frame: MessageFrame): void;
   bufferedAmount(): number;
+  /** False while this node may not serve (HA: not the live): nothing is delivered then. */
+  serving?(): boolean;
   /** Called once when the slow-consumer policy is "disconnect" and the client stalled. */
   onStalled(reason: string): void;
   onPendingChange(delta: number): void;
@@ -59,7 +61,7 @@ export class Subscription {
 
   /** The source's DeliverFn: resolves true once the message is on the socket. */
   deliver = (d: Delivery, cancel?: AbortSignal): Promise<boolean> => {
-    if (this.#stopped) return Promise.resolve(false);
+    if (this.#stopped || this.hooks.serving?.() === false) return Promise.resolve(false);
     // A message still waiting belongs to a batch the source gave up on (a rebalance): never send it later.
     this.#dropWaiting();
     if (this.#canSend()) {
@@ -146,6 +148,7 @@ export class Subscription {
   #tryFlush(): void {
     const w = this.#waiting;
     if (!w || !this.#canSend()) return;
+    if (this.hooks.serving?.() === false) return this.#dropWaiting();
     this.#waiting = undefined;
     this.#unwatch();
     this.hooks.onPendingChange(-1);

@@ -3,7 +3,7 @@ import type { Delivery } from "../kafka/types.ts";
 import type { MessageFrame } from "../protocol/mod.ts";
 import { Subscription } from "./subscription.ts";
 
-function setup(credit = 0) {
+function setup(credit = 0, serving = () => true) {
   const sent: MessageFrame[] = [];
   let pending = 0;
   const s = new Subscription("s1", "t", "group", "utf8", credit, {
@@ -14,6 +14,7 @@ function setup(credit = 0) {
   }, {
     send: (f) => sent.push(f),
     bufferedAmount: () => 0,
+    serving,
     onStalled: () => {},
     onPendingChange: (d) => (pending += d),
   });
@@ -73,4 +74,16 @@ Deno.test("subscription: stop answers a waiting message and keeps the count stra
   assert.equal(await p, false);
   assert.equal(pending(), 0);
   assert.equal(await s.deliver(delivery("2")), false);
+});
+
+Deno.test("subscription: a node that may not serve (HA, not the live) delivers nothing, waiting or new", async () => {
+  let live = true;
+  const { s, sent, pending } = setup(0, () => live);
+  const waiting = s.deliver(delivery("1")); // fetched before the node lost the role, waiting for credit
+  live = false;
+  s.grant(5);
+  assert.equal(await waiting, false, "dropped, not sent");
+  assert.equal(await s.deliver(delivery("2")), false);
+  assert.deepEqual(sent, []);
+  assert.equal(pending(), 0);
 });

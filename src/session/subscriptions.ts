@@ -123,6 +123,7 @@ export class Subscriptions {
           this.host.send(frame);
         },
         bufferedAmount: () => this.host.transport.bufferedAmount(),
+        serving: () => this.host.deps.identity.role() === "live",
         onStalled: (reason) => this.host.dropSlowConsumer(f.sub, reason),
         onPendingChange: (d) => metrics.pendingDeliveries.inc(d),
       });
@@ -315,6 +316,16 @@ export class Subscriptions {
       return this.host.error(
         ErrorCode.BAD_FIELD,
         "commit needs a group subscription; broadcast subscribers resume from offsets they keep",
+        f.id,
+        f.sub,
+      );
+    }
+    if (this.host.deps.identity.role() !== "live") {
+      // HA: a group commit from a node that is no longer (or may no longer be) the live could
+      // move the group past records the new live's members have not processed.
+      return this.host.error(
+        ErrorCode.NOT_LIVE,
+        "this node is not the live; commit on the live",
         f.id,
         f.sub,
       );
