@@ -111,7 +111,7 @@ export class FileLockCoordinator extends BaseCoordinator {
    * meanwhile and a backup may hold the lock now: verify before anything else.
    */
   protected onStall(gapMs: number): void {
-    this.log.warn({ ha: true, gapMs: Math.round(gapMs), role: this.ha.role() }, "this node stalled");
+    this.log.warn({ ha: true, gapMs: Math.round(gapMs), role: this.ha.heldRole }, "this node stalled");
     this.#lastVerify = -Infinity;
   }
 

@@ -237,7 +237,7 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     // Beats that arrived meanwhile are still queued: forget peers and hear them afresh.
     this.#peers.clear();
     this.#listenUntil = now + deadIntervalMs;
-    const role = this.ha.role();
+    const role = this.ha.heldRole; // role() reads "draining" now: the watch is overdue
     this.log.warn({ ha: true, gapMs: Math.round(gapMs), role }, "this node stalled");
     if (role === "live" || role === "activating") {
       this.begin(

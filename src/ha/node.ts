@@ -95,6 +95,11 @@ export class HaNode implements NodeIdentity {
     return this.#role;
   }
 
+  /** The role this node holds, whether or not its stall watch is overdue (for the coordinator). */
+  get heldRole(): Role {
+    return this.#role;
+  }
+
   /** The coordinator's stall watch ran at `now`; past `limitMs` without it, the node does not serve. */
   watched(now: number, limitMs: number): void {
     this.#watchedAt = now;

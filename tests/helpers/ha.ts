@@ -171,7 +171,7 @@ export class HaCluster {
   }
 
   /** Log lines of HA transitions, from every running node, oldest first. */
-  transitions(): { node: string; time: string; to: string; reason: string; msg: string }[] {
+  transitions(): { node: string; time: string; to: string; reason: string; msg: string; epoch: number }[] {
     return [...this.nodes.values()].flatMap((n) =>
       (n.bridge?.logs(/./) ?? []).filter((l) => l.ha === true).map((l) => ({
         node: String(l.node),
@@ -179,6 +179,7 @@ export class HaCluster {
         to: String(l.to),
         reason: String(l.reason),
         msg: String(l.msg),
+        epoch: Number(l.epoch),
       }))
     ).sort((a, b) => a.time.localeCompare(b.time));
   }

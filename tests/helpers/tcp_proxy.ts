@@ -2,13 +2,16 @@
  * A TCP proxy that can cut its link, like toxiproxy's "delete proxy": cut() drops
  * every connection and refuses new ones; restore() accepts again. With `delayMs`
  * it is a slow link (toxiproxy's "latency"): every chunk arrives that much later,
- * in order, each way.
+ * in order, each way. blackhole() makes it a link that drops packets (toxiproxy's
+ * "timeout" toxic): connections stay open, and nothing gets through either way
+ * until heal().
  */
 export class TcpProxy {
   #listener?: Deno.Listener;
   #conns = new Set<Deno.Conn>();
   #accepting?: Promise<void>;
   #pipes = new Set<Promise<void>>();
+  #blackholed = false;
 
   constructor(readonly listenPort: number, readonly targetPort: number, readonly delayMs = 0) {}
 
@@ -37,8 +40,17 @@ export class TcpProxy {
     })().catch(() => {});
   }
 
+  /** From now on, bytes are swallowed (connections stay open, new ones are taken), until heal(). */
+  blackhole(): void {
+    this.#blackholed = true;
+  }
+
+  heal(): void {
+    this.#blackholed = false;
+  }
+
   #pipe(from: Deno.Conn, to: Deno.Conn): void {
-    const piped = this.delayMs > 0 ? delayedPipe(from, to, this.delayMs) : from.readable.pipeTo(to.writable);
+    const piped = delayedPipe(from, to, this.delayMs, () => this.#blackholed);
     const p = piped.catch(() => {}).finally(() => {
       this.#close(from);
       this.#close(to);
@@ -68,17 +80,30 @@ export class TcpProxy {
   }
 }
 
-/** Forwards each chunk `delayMs` after it arrived, keeping their order: latency, not a bandwidth cap. */
-async function delayedPipe(from: Deno.Conn, to: Deno.Conn, delayMs: number): Promise<void> {
+/**
+ * Forwards each chunk `delayMs` after it arrived, keeping their order: latency, not a bandwidth
+ * cap. A chunk read while `swallow()` says so is dropped.
+ */
+async function delayedPipe(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  delayMs: number,
+  swallow: () => boolean,
+): Promise<void> {
   const writer = to.writable.getWriter();
   let last = Promise.resolve();
   for await (const chunk of from.readable) {
+    if (swallow()) continue;
+    if (delayMs === 0) {
+      await writer.write(chunk);
+      continue;
+    }
     const due = performance.now() + delayMs;
     last = last.then(async () => {
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       await writer.write(chunk);
-    });
+    }).catch(() => {}); // the other side closed: what is left goes nowhere, as on a real link
   }
   await last;
   await writer.close();
