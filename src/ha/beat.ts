@@ -3,8 +3,10 @@
  * before it believes a word of it. Nothing here touches the network, so every rule is unit-tested.
  *
  * Wire form (one UDP datagram, at most MAX_BEAT_BYTES): the JSON body, a newline, then the
- * HMAC-SHA256 of the body's bytes under the pair's shared key, in base64url ("-" when the pair
- * runs without a key). JSON.stringify never emits a raw newline, so the split is unambiguous.
+ * HMAC-SHA256 of the body's bytes under the pair's shared key, in base64url. JSON.stringify never
+ * emits a raw newline, so the split is unambiguous. The key is required (ha.heartbeat.keyFile);
+ * "-" in place of the HMAC is how versions that allowed a pair without a key sent their beats, and
+ * such a beat is still recognised, to be refused as unsigned.
  *
  * Replays: each process start takes a new incarnation, higher than every earlier one of that node
  * (persisted in its dataDir, incarnation.ts), and numbers its beats 1, 2, 3...; a receiver accepts
@@ -69,14 +71,13 @@ function mac(key: Uint8Array, body: Uint8Array): Buffer {
   return createHmac("sha256", key).update(body).digest();
 }
 
-export function encodeBeat(beat: Beat, key: Uint8Array | undefined): Uint8Array {
+export function encodeBeat(beat: Beat, key: Uint8Array): Uint8Array {
   const body = Buffer.from(JSON.stringify(beat), "utf8");
-  const tail = key ? mac(key, body).toString("base64url") : "-";
-  return Buffer.concat([body, Buffer.from("\n" + tail, "ascii")]);
+  return Buffer.concat([body, Buffer.from("\n" + mac(key, body).toString("base64url"), "ascii")]);
 }
 
 /** Checks size and signature, then every field (types, ranges, lengths); never throws. */
-export function decodeBeat(data: Uint8Array, key: Uint8Array | undefined, pair: string): Decoded {
+export function decodeBeat(data: Uint8Array, key: Uint8Array, pair: string): Decoded {
   const fail = (reason: BeatRejection, detail: string): Decoded => ({ ok: false, reason, detail });
   if (data.length > MAX_BEAT_BYTES) return fail("too_large", `${data.length} bytes`);
   const buf = Buffer.from(data.buffer, data.byteOffset, data.length);
@@ -84,15 +85,12 @@ export function decodeBeat(data: Uint8Array, key: Uint8Array | undefined, pair: 
   if (nl < 0) return fail("unsigned", "no signature line");
   const body = buf.subarray(0, nl);
   const tail = buf.subarray(nl + 1).toString("latin1");
-  if (key) {
-    if (tail === "-") return fail("unsigned", "the sender has no ha.heartbeat.keyFile");
-    const expected = mac(key, body);
-    const given = /^[A-Za-z0-9_-]{43}$/.test(tail) ? Buffer.from(tail, "base64url") : Buffer.alloc(0);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      return fail("bad_signature", "the HMAC does not match (another key, or altered)");
-    }
-  } else if (tail !== "-") {
-    return fail("bad_signature", "the sender signs its beats but this node has no ha.heartbeat.keyFile");
+  // From a node of a version that allowed running without a key (or from anyone posing as one).
+  if (tail === "-") return fail("unsigned", "the sender has no ha.heartbeat.keyFile");
+  const expected = mac(key, body);
+  const given = /^[A-Za-z0-9_-]{43}$/.test(tail) ? Buffer.from(tail, "base64url") : Buffer.alloc(0);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    return fail("bad_signature", "the HMAC does not match (another key, or altered)");
   }
   let raw: unknown;
   try {

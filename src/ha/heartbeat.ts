@@ -85,7 +85,8 @@ export class HeartbeatCoordinator extends BaseCoordinator {
   #lastRoleSent?: string;
   #beating?: ReturnType<typeof setInterval>;
   #paused = false;
-  #key?: Uint8Array;
+  /** The pair's shared HMAC key (ha.heartbeat.keyFile); set by start(), before the socket opens. */
+  #key!: Uint8Array;
   readonly #incarnations: IncarnationStore;
   /** Set by start(), before the first beat goes out. */
   #incarnation = 0;
@@ -117,14 +118,11 @@ export class HeartbeatCoordinator extends BaseCoordinator {
 
   async start(): Promise<void> {
     const { keyFile } = this.#cfg.heartbeat;
-    if (keyFile) this.#key = await readBeatKey(keyFile);
-    else {
-      this.log.warn(
-        { ha: true },
-        "heartbeats are not authenticated: set ha.heartbeat.keyFile (see docs/security.md); anyone who can " +
-          "send UDP from a peer's address can change this pair's roles",
-      );
+    // The config schema requires it in heartbeat mode; this only guards a config built around it.
+    if (!keyFile) {
+      throw new Error("ha.heartbeat.keyFile is required in heartbeat mode (see docs/security.md)");
     }
+    this.#key = await readBeatKey(keyFile);
     // Before the socket opens: every beat heard is judged against the incarnations remembered.
     const { incarnation, peers } = await this.#incarnations.begin();
     this.#incarnation = incarnation;
