@@ -37,6 +37,11 @@ export interface KafkaSink {
   deactivate(): Promise<void>;
   /** HA only: let go of the producer at once, not waiting for requests in flight; says what it dropped. */
   abandon(): string[];
+  /**
+   * HA only: commits a group's offset in one of the pair's transactions (with the next records,
+   * or alone), so that a zombie's commit is fenced like its writes. Resolves once committed.
+   */
+  commitOffset?(offset: GroupOffset): Promise<void>;
   /** Waits for records already handed to the sink, then disconnects. */
   close(): Promise<void>;
 }
@@ -69,6 +74,18 @@ export type Companion = ((batches: PartitionBatch[], bases: string[]) => Partiti
  * requests in flight, and sends a partition through one lane only, which keeps
  * each partition's order.
  */
+/**
+ * A consumer group's offset committed in the pair's transaction (HA): the transactional id's
+ * fencing then stops a zombie's commits as it stops its writes.
+ */
+export interface GroupOffset {
+  groupId: string;
+  topic: string;
+  partition: number;
+  /** The next offset the group reads (the processed record's offset + 1). */
+  next: string;
+}
+
 export interface ProducerLane {
   /**
    * Writes every batch (in one transaction in HA mode) and resolves with each batch's
@@ -77,7 +94,7 @@ export interface ProducerLane {
    * other kind is Kafka's refusal of one of the batches, which kafkajs reports for the
    * whole request, so with several batches the others may have been written.
    */
-  produce(batches: PartitionBatch[], companion?: Companion): Promise<string[]>;
+  produce(batches: PartitionBatch[], companion?: Companion, offsets?: GroupOffset[]): Promise<string[]>;
   /**
    * HA: take over the transactional id, fencing older holders, before serving. Resolves with
    * the activation's epoch: Kafka's producer id and epoch for the id, as one number that the

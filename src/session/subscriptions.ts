@@ -347,7 +347,16 @@ export class Subscriptions {
         return this.host.error(refusal.code, refusal.message, f.id, f.sub);
       }
     }
-    const done = s.handle.commit(f.partition, f.offset);
+    const { sink, config } = this.host.deps;
+    // HA: in the pair's transaction, so that a zombie's commit is fenced like its writes.
+    const done = config.ha.mode !== "none" && sink.commitOffset && s.kafkaGroup
+      ? sink.commitOffset({
+        groupId: s.kafkaGroup.groupId,
+        topic: s.kafkaGroup.topic,
+        partition: f.partition,
+        next: (BigInt(f.offset) + 1n).toString(),
+      })
+      : s.handle.commit(f.partition, f.offset);
     this.#commits.add(done);
     try {
       await done;

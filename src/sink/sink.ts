@@ -14,6 +14,7 @@
  */
 import {
   type Companion,
+  type GroupOffset,
   type KafkaCatalog,
   KafkaFailure,
   type KafkaSink,
@@ -86,6 +87,17 @@ export interface BatchingSinkDeps {
 type SinkState = "active" | "activating" | "reinit" | "standby" | "lost" | "fenced";
 const ADMITTING: ReadonlySet<SinkState> = new Set(["active", "activating", "reinit"]);
 
+/** A group offset waiting for a transaction, with every commit it answers. */
+interface PendingOffset {
+  offset: GroupOffset;
+  waiters: { resolve: () => void; reject: (e: KafkaFailure) => void }[];
+}
+
+/** Kafka said no about Kafka (unreachable, timed out, fenced), not about what was sent. */
+function isAboutKafka(failure: KafkaFailure): boolean {
+  return failure.kind === "unavailable" || failure.kind === "timeout" || failure.kind === "fenced";
+}
+
 function hashString(s: string): number {
   let h = 0;
   for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
@@ -105,6 +117,8 @@ export class BatchingSink implements KafkaSink {
   #sweepTimer?: ReturnType<typeof setInterval>;
   #closing?: Promise<void>;
   #state: SinkState;
+  /** HA: group offsets waiting to ride in the next transaction, per group, topic and partition. */
+  readonly #offsets = new Map<string, PendingOffset>();
 
   constructor(opts: BatchingSinkOptions, deps: BatchingSinkDeps) {
     if (deps.lanes.length === 0) throw new Error("the sink needs at least one producer lane");
@@ -150,6 +164,7 @@ export class BatchingSink implements KafkaSink {
     }
     this.#state = "active";
     for (const l of this.#lanes) if (l.ready.size > 0) this.#wake(l, true);
+    if (this.#offsets.size > 0) this.#wake(this.#lanes[0], true);
     return epoch;
   }
 
@@ -172,6 +187,62 @@ export class BatchingSink implements KafkaSink {
     const inFlight = this.#unsettled;
     void this.#lanes[0].lane.reset().catch(() => {});
     return [`the transactional producer (${inFlight} records in flight, answered by their deadline)`];
+  }
+
+  /**
+   * HA: commits a group's offset in the pair's next transaction (with records, or alone), so a
+   * zombie's commit is fenced like its writes. Offsets for one partition that wait together
+   * go as the highest (committing it confirms the lower ones too).
+   */
+  commitOffset(offset: GroupOffset): Promise<void> {
+    if (!this.#opts.transactional) {
+      return Promise.reject(new KafkaFailure("unavailable", "group offsets ride in transactions only (HA)"));
+    }
+    const refused = this.#closing
+      ? new KafkaFailure("unavailable", "the Kafka sink is closed")
+      : ADMITTING.has(this.#state)
+      ? undefined
+      : this.#refusal();
+    if (refused) return Promise.reject(refused);
+    return new Promise((resolve, reject) => {
+      const key = `${offset.groupId}\u0000${offset.topic}\u0000${offset.partition}`;
+      const pending = this.#offsets.get(key);
+      if (!pending) this.#offsets.set(key, { offset, waiters: [{ resolve, reject }] });
+      else {
+        if (BigInt(offset.next) > BigInt(pending.offset.next)) pending.offset = offset;
+        pending.waiters.push({ resolve, reject });
+      }
+      this.#wake(this.#lanes[0], true);
+    });
+  }
+
+  /** Offsets taken into a request: out of the waiting map, which the next ones fill again. */
+  #takeOffsets(lane: LaneState<ProducerLane>): PendingOffset[] {
+    if (!this.#opts.transactional || lane !== this.#lanes[0] || this.#offsets.size === 0) return [];
+    const taken = [...this.#offsets.values()];
+    this.#offsets.clear();
+    return taken;
+  }
+
+  /**
+   * Offsets whose transaction failed. About Kafka (unreachable, timed out, fenced): their
+   * commits get that answer, and the client may commit again. About a record riding in the same
+   * transaction: they go again with the next one.
+   */
+  #offsetsFailed(taken: PendingOffset[], failure: KafkaFailure): void {
+    if (isAboutKafka(failure)) {
+      for (const p of taken) for (const w of p.waiters) w.reject(failure);
+      return;
+    }
+    for (const p of taken) {
+      const key = `${p.offset.groupId}\u0000${p.offset.topic}\u0000${p.offset.partition}`;
+      const now = this.#offsets.get(key);
+      if (!now) this.#offsets.set(key, p);
+      else {
+        if (BigInt(p.offset.next) > BigInt(now.offset.next)) now.offset = p.offset;
+        now.waiters.push(...p.waiters);
+      }
+    }
   }
 
   send(record: OutgoingRecord): Promise<RecordPosition> {
@@ -311,18 +382,24 @@ export class BatchingSink implements KafkaSink {
     lane.lingerTimer = undefined;
     if (lane.inFlight || this.#state !== "active") return;
     const request = cutRequest(lane, this.#opts);
-    if (request.length === 0) return;
+    const offsets = this.#takeOffsets(lane);
+    if (request.length === 0 && offsets.length === 0) return;
     lane.inFlight = request;
-    this.#send(lane, request).catch((e) => {
+    this.#send(lane, request, offsets).catch((e) => {
       // A bug, not a Kafka outcome: answer what is left rather than leave it hanging.
       for (const { items } of request) for (const p of items) this.#settle(p, asFailure(e, true));
+      for (const o of offsets) for (const w of o.waiters) w.reject(asFailure(e, true));
     }).finally(() => {
       lane.inFlight = undefined;
-      if (lane.ready.size > 0) this.#dispatch(lane);
+      if (lane.ready.size > 0 || (lane === this.#lanes[0] && this.#offsets.size > 0)) this.#dispatch(lane);
     });
   }
 
-  async #send(lane: LaneState<ProducerLane>, request: Outgoing[]): Promise<void> {
+  async #send(
+    lane: LaneState<ProducerLane>,
+    request: Outgoing[],
+    offsets: PendingOffset[] = [],
+  ): Promise<void> {
     const batches: PartitionBatch[] = request.map(({ state, items }) => {
       const records = new Array<OutgoingRecord>(items.length);
       for (let i = 0; i < items.length; i++) records[i] = items[i].record;
@@ -334,6 +411,7 @@ export class BatchingSink implements KafkaSink {
       const bases = await lane.lane.produce(
         batches,
         this.#opts.transactional ? this.#opts.companion : undefined,
+        offsets.length > 0 ? offsets.map((o) => o.offset) : undefined,
       );
       firsts = request.map(({ items }, i) => {
         const first = Number(bases[i]);
@@ -344,8 +422,12 @@ export class BatchingSink implements KafkaSink {
         return first;
       });
     } catch (e) {
-      return await this.#failed(lane, request, asFailure(e, true));
+      const failure = asFailure(e, true);
+      this.#offsetsFailed(offsets, failure);
+      if (request.length === 0 && !isAboutKafka(failure)) return;
+      return await this.#failed(lane, request, failure);
     }
+    for (const o of offsets) for (const w of o.waiters) w.resolve();
     let records = 0;
     for (const { items } of request) records += items.length;
     this.#safely(() => this.#opts.onRequestDone?.(records, this.#now() - started));
@@ -374,9 +456,7 @@ export class BatchingSink implements KafkaSink {
    * wrote. A refused single batch was not appended, so its rewound numbers are right.
    */
   async #failed(lane: LaneState<ProducerLane>, request: Outgoing[], failure: KafkaFailure): Promise<void> {
-    const aboutKafka = failure.kind === "unavailable" || failure.kind === "timeout" ||
-      failure.kind === "fenced";
-    if (aboutKafka) {
+    if (isAboutKafka(failure)) {
       for (const { items } of request) for (const p of items) this.#settle(p, failure);
       this.#safely(() => this.#opts.onError?.(failure));
       await lane.lane.reset();
@@ -453,6 +533,7 @@ export class BatchingSink implements KafkaSink {
     // "lost" never hides a step-down or a fencing that came first.
     if (!(next === "lost" && (this.#state === "standby" || this.#state === "fenced"))) this.#state = next;
     const refusal = this.#refusal();
+    for (const p of this.#takeOffsets(this.#lanes[0])) for (const w of p.waiters) w.reject(refusal);
     for (const lane of this.#lanes) {
       for (const s of lane.ready) {
         for (const p of s.queue.drain()) this.#settle(p, refusal);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   type Companion,
+  type GroupOffset,
   KafkaFailure,
   type OutgoingRecord,
   type PartitionBatch,
@@ -24,6 +25,8 @@ class FakeKafka {
 
 class FakeLane implements ProducerLane {
   readonly calls: PartitionBatch[][] = [];
+  /** The group offsets each request carried in its transaction. */
+  readonly offsetCalls: GroupOffset[][] = [];
   resets = 0;
   activations = 0;
   held = false;
@@ -39,8 +42,13 @@ class FakeLane implements ProducerLane {
     for (const r of this.#release.splice(0)) r();
   }
 
-  async produce(batches: PartitionBatch[], companion?: Companion): Promise<string[]> {
+  async produce(
+    batches: PartitionBatch[],
+    companion?: Companion,
+    offsets?: GroupOffset[],
+  ): Promise<string[]> {
     this.calls.push(batches);
+    this.offsetCalls.push(offsets ?? []);
     this.kafka.maxConcurrent = Math.max(this.kafka.maxConcurrent, ++this.kafka.concurrent);
     try {
       if (this.held) await new Promise<void>((r) => this.#release.push(r));
@@ -138,6 +146,7 @@ function setup(opts: Partial<BatchingSinkOptions> & { lanes?: number; topics?: T
 }
 
 const enc = new TextEncoder();
+const dec = new TextDecoder();
 function rec(value: string | number, extra: Partial<OutgoingRecord> = {}): OutgoingRecord {
   const v = typeof value === "number" ? new Uint8Array(value) : enc.encode(value);
   return { topic: "t", value: v, headers: {}, ...extra };
@@ -542,5 +551,56 @@ Deno.test("sink (HA): abandon() stops at once with a request hung in flight, and
   assert.ok(!(await late).ok);
   lanes[0].release();
   await first;
+  await sink.close();
+});
+
+Deno.test("sink (HA): a group offset rides in the next transaction, alone when no record waits; one per partition", async () => {
+  const { sink, lanes } = setup({ transactional: true, lingerMs: 5 });
+  const off = (partition: number, next: string) => ({ groupId: "g", topic: "t", partition, next });
+  assert.equal(
+    await sink.commitOffset(off(0, "1")).catch((e: KafkaFailure) => e.kind),
+    "fenced",
+    "refused until activated: this node is not the live",
+  );
+  await sink.activate();
+  const withRecord = track(sink.send(rec("r")));
+  const commits = [
+    sink.commitOffset(off(0, "5")),
+    sink.commitOffset(off(0, "3")),
+    sink.commitOffset(off(1, "2")),
+  ];
+  await Promise.all(commits);
+  assert.ok((await withRecord).ok);
+  const carried = lanes[0].offsetCalls.filter((o) => o.length > 0);
+  assert.deepEqual(
+    carried,
+    [[off(0, "5"), off(1, "2")]],
+    "the highest of partition 0, and partition 1, together",
+  );
+  assert.equal(lanes[0].calls.at(-1)!.length, 1, "with the record's batch");
+
+  await sink.commitOffset(off(2, "9")); // nothing else waits: a transaction of its own
+  assert.deepEqual(lanes[0].calls.at(-1), []);
+  assert.deepEqual(lanes[0].offsetCalls.at(-1), [off(2, "9")]);
+  await sink.close();
+});
+
+Deno.test("sink (HA): a fenced transaction refuses its group offsets; a record's fault sends them again", async () => {
+  const { sink, lanes } = setup({ transactional: true, lingerMs: 0 });
+  await sink.activate();
+  const off = { groupId: "g", topic: "t", partition: 0, next: "4" };
+  lanes[0].refuse = (batches) =>
+    batches.some((b) => b.records.some((r) => dec.decode(r.value) === "bad"))
+      ? new KafkaFailure("invalid_record", "Kafka refused the batch: INVALID_RECORD")
+      : undefined;
+  const bad = track(sink.send(rec("bad")));
+  const first = sink.commitOffset(off);
+  await first; // refused with the bad record's batch, then sent again alone: committed
+  assert.ok(!(await bad).ok);
+  assert.ok(lanes[0].offsetCalls.filter((o) => o.length > 0).length >= 2, "sent again after the refusal");
+
+  lanes[0].refuse = () => new KafkaFailure("fenced", "a newer live holds the pair's transactional id");
+  const fenced = await sink.commitOffset({ ...off, next: "8" }).catch((e: KafkaFailure) => e.kind);
+  assert.equal(fenced, "fenced", "a zombie's commit fails like its writes");
   await sink.close();
 });

@@ -9,7 +9,13 @@
  */
 import { Buffer } from "node:buffer";
 import { type Kafka, type Message, Partitioners, type Producer, type Transaction } from "kafkajs";
-import { type Companion, KafkaFailure, type PartitionBatch, type ProducerLane } from "../types.ts";
+import {
+  type Companion,
+  type GroupOffset,
+  KafkaFailure,
+  type PartitionBatch,
+  type ProducerLane,
+} from "../types.ts";
 import type { ProducerIdWatch } from "./client.ts";
 import { classify } from "./errors.ts";
 
@@ -118,7 +124,11 @@ export class KafkajsProducerLane implements ProducerLane {
     return await this.#connecting;
   }
 
-  async produce(batches: PartitionBatch[], companion?: Companion): Promise<string[]> {
+  async produce(
+    batches: PartitionBatch[],
+    companion?: Companion,
+    offsets: GroupOffset[] = [],
+  ): Promise<string[]> {
     let producer: Producer;
     try {
       producer = await this.#connect();
@@ -132,6 +142,9 @@ export class KafkajsProducerLane implements ProducerLane {
     };
     let results: ProduceResult[];
     let extra: PartitionBatch[] = [], extraResults: ProduceResult[] = [];
+    if (offsets.length > 0 && !this.#transactional) {
+      throw new KafkaFailure("unavailable", "group offsets ride only in the pair's transactions (HA)");
+    }
     if (this.#transactional) {
       let tx: Transaction;
       try {
@@ -141,10 +154,10 @@ export class KafkajsProducerLane implements ProducerLane {
       }
       try {
         const early = companion?.placeholder?.(batches);
-        results = await tx.sendBatch(
+        results = batches.length === 0 ? [] : await tx.sendBatch(
           early ? { ...request, topicMessages: toTopicMessages([...batches, early]) } : request,
         );
-        extra = companion?.(batches, baseOffsets(batches, results)) ?? [];
+        extra = batches.length === 0 ? [] : companion?.(batches, baseOffsets(batches, results)) ?? [];
         // A second produce in the same transaction: it commits (or aborts) with the first.
         if (extra.length > 0) {
           extraResults = await tx.sendBatch({ ...request, topicMessages: toTopicMessages(extra) }).catch(
@@ -159,6 +172,9 @@ export class KafkajsProducerLane implements ProducerLane {
                 : f;
             },
           );
+        }
+        for (const [groupId, topics] of byGroup(offsets)) {
+          await tx.sendOffsets({ consumerGroupId: groupId, topics });
         }
       } catch (e) {
         // Never committed, so never visible to read_committed readers (the bridge's own, kcat's
@@ -195,6 +211,21 @@ export class KafkajsProducerLane implements ProducerLane {
 }
 
 type ProduceResult = { topicName: string; partition: number; baseOffset?: string };
+
+/** kafkajs' sendOffsets shape: per group, per topic, the partitions' next offsets. */
+function byGroup(offsets: GroupOffset[]) {
+  const groups = new Map<string, Map<string, { partition: number; offset: string }[]>>();
+  for (const o of offsets) {
+    let topics = groups.get(o.groupId);
+    if (!topics) groups.set(o.groupId, topics = new Map());
+    let partitions = topics.get(o.topic);
+    if (!partitions) topics.set(o.topic, partitions = []);
+    partitions.push({ partition: o.partition, offset: o.next });
+  }
+  return [...groups].map(([groupId, topics]) =>
+    [groupId, [...topics].map(([topic, partitions]) => ({ topic, partitions }))] as const
+  );
+}
 
 function baseOffsets(batches: PartitionBatch[], results: ProduceResult[]): string[] {
   const base = new Map<string, string | undefined>();
