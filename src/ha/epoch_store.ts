@@ -7,9 +7,9 @@
 export class UnreadableStateError extends Error {
   constructor(readonly path: string, why: string) {
     super(
-      `HA state file ${path} is unreadable (${why}). The node stops here rather than guess an epoch: ` +
-        `restarting at epoch 1 could let it serve under an epoch a former live already used. ` +
-        `Check which node is live, then restore or remove the file.`,
+      `HA state file ${path} is unreadable (${why}). The node stops here rather than guess what it ` +
+        `held (which node is live and at what epoch, or a peer's incarnation that keeps replayed beats ` +
+        `out). Check which node is live, then restore or remove the file.`,
     );
     this.name = "UnreadableStateError";
   }

@@ -27,6 +27,8 @@ interface LiveState {
   url?: string;
 }
 
+const LOCK_TOUCH = new TextEncoder().encode("L");
+
 interface NodeFile extends NodeView {
   seq: number;
 }
@@ -113,6 +115,16 @@ export class FileLockCoordinator extends BaseCoordinator {
   protected onStall(gapMs: number): void {
     this.log.warn({ ha: true, gapMs: Math.round(gapMs), role: this.ha.heldRole }, "this node stalled");
     this.#lastVerify = -Infinity;
+    if (this.ha.heldRole !== "live" || this.transitioning) return;
+    // Verify now, beside the loop, rather than after the next poll's file work.
+    this.begin(this.#lockLost(), async (lost) => {
+      if (!lost) {
+        this.#lastVerify = this.#verifiedAt = performance.now();
+        return;
+      }
+      await this.ha.demote(`${lost}: lock lost`);
+      this.#release();
+    });
   }
 
   /**
@@ -217,8 +229,13 @@ export class FileLockCoordinator extends BaseCoordinator {
   /** Why the lock is no longer this node's, or undefined while it is. */
   async #lockLost(): Promise<string | undefined> {
     try {
-      // Touch the descriptor: NFSv4 answers EIO on a lock whose lease was lost.
-      await this.#lock?.stat();
+      // Write through the descriptor: on NFSv4 a lock whose lease was lost makes I/O on it fail
+      // (EIO), where a metadata call may be answered from the cache.
+      if (this.#lock) {
+        await this.#lock.seek(0, Deno.SeekMode.Start);
+        await this.#lock.write(LOCK_TOUCH);
+        await this.#lock.syncData();
+      }
     } catch (e) {
       return `the lock file descriptor fails (${(e as Error).message})`;
     }

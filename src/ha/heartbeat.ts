@@ -226,8 +226,18 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     ) => p.beat);
   }
 
+  /**
+   * A peer times this node out one dead interval after the last beat that got out, which may
+   * have left up to one interval before the stall began: so a stall of dead - interval already
+   * may have let a backup take over.
+   */
   protected stallLimitMs(): number {
-    return this.#cfg.heartbeat.deadIntervalMs;
+    const { deadIntervalMs, intervalMs } = this.#cfg.heartbeat;
+    return Math.max(deadIntervalMs - intervalMs, 100);
+  }
+
+  protected override async afterRenewal(): Promise<void> {
+    await this.#epochs.write(this.ha.epoch());
   }
 
   protected onStall(gapMs: number, now: number): void {

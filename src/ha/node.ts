@@ -76,7 +76,7 @@ export class HaNode implements NodeIdentity {
     readonly actions: HaActions,
     readonly metrics: BridgeMetrics,
     readonly log: Logger,
-    readonly timeouts: HaTimeouts = { stepDownTimeoutMs: 10_000, activationTimeoutMs: 30_000 },
+    readonly timeouts: HaTimeouts = { stepDownTimeoutMs: 5_000, activationTimeoutMs: 30_000 },
   ) {
     metrics.haRole.set({ role: "init" }, 1);
   }
@@ -271,7 +271,17 @@ export class HaNode implements NodeIdentity {
       // Checked again in turn: a step-down queued ahead must not be followed by taking the id back.
       const epoch = await this.#serial(async () => {
         if (this.#role !== "live") return undefined;
-        return await this.actions.activate();
+        // Bounded like an activation: a step-down queued behind must not wait on a dead link.
+        let got: number | undefined, failure: unknown;
+        const activation = this.actions.activate().then((e) => void (got = e), (e) => void (failure = e));
+        if (!(await within(activation, this.timeouts.activationTimeoutMs))) {
+          void activation.then(() =>
+            this.#role === "live" && got !== undefined ? undefined : this.#abandon("a late re-activation")
+          );
+          throw new Error(`no answer from Kafka within ${this.timeouts.activationTimeoutMs} ms`);
+        }
+        if (failure !== undefined) throw failure;
+        return got;
       });
       if (epoch !== undefined) {
         this.#epoch = epoch;
