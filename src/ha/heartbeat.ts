@@ -96,6 +96,8 @@ export class HeartbeatCoordinator extends BaseCoordinator {
   /** When each rejection reason was last logged: one line a minute per reason, however many arrive. */
   readonly #loggedAt = new Map<BeatRejection, number>();
   #markSeq = 0;
+  /** When this node last stepped down because it could not confirm its claim (see afterUnconfirmedStepDown). */
+  #unconfirmedAt?: number;
   #markWriting = false;
   /** The live Kafka named when this backup last held back for it (logged once per live). */
   #heldBackFor?: string;
@@ -236,6 +238,16 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     return Math.max(deadIntervalMs - intervalMs, 100);
   }
 
+  /**
+   * Stepped down for want of a confirmed claim, not fenced: nothing says another live exists.
+   * With live marks, three dead intervals of reading them tell (a live cut off from this node
+   * marks every interval); without them, hold back as a fenced node does.
+   */
+  protected override afterUnconfirmedStepDown(now: number): void {
+    if (this.kafkaMarks) this.#unconfirmedAt = now;
+    else super.afterUnconfirmedStepDown(now);
+  }
+
   protected override async afterRenewal(): Promise<void> {
     await this.#epochs.write(this.ha.epoch());
   }
@@ -313,6 +325,7 @@ export class HeartbeatCoordinator extends BaseCoordinator {
       const heardSince = [...this.#peers.values()].some((p) => p.lastSeen > fencedAt);
       if (!heardSince) return;
     }
+    if (this.#unconfirmedAt !== undefined && now - this.#unconfirmedAt < 3 * deadIntervalMs) return;
     // No live heard, but Kafka shows one serving (its marks keep advancing): the heartbeat link
     // is cut, not the live dead. Fencing it would only start a round of fencing back and forth.
     const kafkaLive = this.kafkaMarks?.marks.activeLive(
