@@ -103,7 +103,8 @@ export async function runBridge(
         node,
         logTopic: dedupeTopic,
         onLiveMark: liveMarks &&
-          ((from, epoch, seq) => liveMarks.observe(from, epoch, seq, performance.now())),
+          ((from, epoch, seq, writtenAt) =>
+            liveMarks.observe(from, epoch, seq, performance.now(), Date.now() - writtenAt)),
         rebuildTimeoutMs: d.rebuildTimeoutMs,
         epoch: () => ha?.epoch() ?? 0,
         onUnverifiable: (reason) => metrics.dedupeUnverifiable.inc({ reason }),
@@ -135,7 +136,8 @@ export async function runBridge(
     onError: (e) => {
       metrics.kafkaErrors.inc({ operation: "produce" });
       log.warn({ kind: e.kind, error: e.message }, "Kafka produce failed");
-      if (e.kind === "fenced" && ha?.isLive) void ha.demote(e.message, "fenced"); // never rejects
+      // Whatever the node is doing (even stepping down already), a newer live exists: never rejects.
+      if (e.kind === "fenced" && ha) void ha.demote(e.message, "fenced");
       else void health.check();
     },
     // After a refused request Kafka may have partly written, the producer needs a fresh epoch:
@@ -176,6 +178,7 @@ export async function runBridge(
           dedupe?.standBy();
           return sink.deactivate();
         },
+        dropProducer: () => void sink.abandon(),
         abandon: () => {
           dedupe?.standBy();
           return [...sink.abandon(), ...serverRef.current!.terminateSessions()];

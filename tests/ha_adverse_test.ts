@@ -64,7 +64,9 @@ Deno.test("ha adverse: slow and packet-dropping Kafka links", async (t) => {
           await sleep(2000); // a stall misread would demote and promote again meanwhile
           const b = ha.transitions().filter((x) => x.node === "b" && x.to !== "undefined");
           assert.deepEqual(b.map((x) => x.to), ["backup", "activating", "live"], JSON.stringify(b));
-          assert.equal(ha.bridge("b").logs(/stalled/).length, 0, "an activation is not a stall");
+          // While activating or live (a backup's stall under CI load proves nothing here).
+          const stalls = ha.bridge("b").logs(/stalled/).filter((l) => l.role !== "backup");
+          assert.deepEqual(stalls, [], "an activation is not a stall");
           const client = await ha.bridge("b").connect();
           const ack = await client.publish(topic, "through the slow link", { id: "slow" });
           assert.equal(ack.op, "ack", JSON.stringify(ack));
@@ -125,7 +127,7 @@ Deno.test("ha adverse: slow and packet-dropping Kafka links", async (t) => {
               `${mode} step-down over a blackholed link: ${tookMs} ms (deadline ${STEP_DOWN_MS} ms)`,
             );
             // The bound is the deadline's own (plus the scheduling of one timer), not a speed target.
-            assert.ok(tookMs <= STEP_DOWN_MS + 500, `a was draining for ${tookMs} ms`);
+            assert.ok(tookMs <= STEP_DOWN_MS + 1500, `a was draining for ${tookMs} ms`);
             assert.equal(
               ha.bridge("a").logs(/ran past its deadline/).length,
               1,
@@ -244,7 +246,11 @@ Deno.test("ha adverse: a frozen live (SIGSTOP) with a group consumer: after SIGC
     consumer.send({ op: "commit", id: "zombie-commit", sub, partition: 0, offset: m2.offset });
     a.signal("SIGCONT");
 
-    const answer = await consumer.waitFor((f) => f.id === "zombie-commit", 15_000).catch(() => undefined);
+    // Answered (refused), or the connection closed by the step-down before the frame was read.
+    const answer = await Promise.race([
+      consumer.waitFor((f) => f.id === "zombie-commit", 15_000),
+      consumer.closed.then(() => undefined),
+    ]);
     assert.notEqual(answer?.op, "committed", `the zombie's commit was taken: ${JSON.stringify(answer)}`);
     // Refused as NOT_LIVE, or (if the step-down already ended the subscription) as unknown.
     if (answer) {

@@ -334,6 +334,15 @@ export const configSchema = z.object({
       keyFile: z.string().min(1).optional(),
     }).strict().default({}),
   }).strict().default({}).superRefine((ha, ctx) => {
+    if (ha.mode === "file-lock" && ha.fileLock.pollMs > ha.fileLock.verifyMs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["fileLock", "pollMs"],
+        message:
+          `must not exceed ha.fileLock.verifyMs (${ha.fileLock.verifyMs}): the live verifies its lock ` +
+          `on a poll, and steps down when 3 × verifyMs pass without a verification`,
+      });
+    }
     if (ha.mode === "file-lock" && !ha.fileLock.dir) {
       ctx.addIssue({
         code: "custom",

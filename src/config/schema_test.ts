@@ -46,4 +46,9 @@ Deno.test("schema: heartbeat mode requires the pair's key file; file-lock does n
   );
   assert.deepEqual(issues({ ha: { ...hb, heartbeat: { ...hb.heartbeat, keyFile: "/etc/hb.key" } } }), []);
   assert.deepEqual(issues({ ha: { mode: "file-lock", fileLock: { dir: "/shared" } } }), []);
+  const slowPoll = issues({
+    ha: { mode: "file-lock", fileLock: { dir: "/shared", pollMs: 5000, verifyMs: 2000 } },
+  });
+  assert.equal(slowPoll.length, 1);
+  assert.match(slowPoll[0], /^ha\.fileLock\.pollMs: must not exceed ha\.fileLock\.verifyMs \(2000\)/);
 });

@@ -29,7 +29,7 @@ export type Decision =
 export interface LedgerOptions {
   node: string;
   /** A live mark read back from the log (any node's; see src/ha/live_marks.ts). */
-  onLiveMark?: (node: string, epoch: number, seq: number) => void;
+  onLiveMark?: (node: string, epoch: number, seq: number, writtenAt: number) => void;
   /** HA: the dedupe log's topic. Unset: memory only. */
   logTopic?: string;
   /** While the barrier is not read back, onSlowRebuild is told this often. */
@@ -283,7 +283,7 @@ export class DedupeLedger {
       case "placeholder":
         return;
       case "live":
-        return this.opts.onLiveMark?.(r.node, r.epoch, r.seq);
+        return this.opts.onLiveMark?.(r.node, r.epoch, r.seq, writtenAt);
       case "barrier":
         // Only the barrier of this node's latest activation: an older one (or a peer's) proves
         // nothing about what was committed before this activation's fence.

@@ -135,7 +135,11 @@ export class FileLockCoordinator extends BaseCoordinator {
    */
   protected override onWatch(now: number): void {
     const overdue = now - this.#verifiedAt;
-    if (!this.ha.isLive || this.transitioning || overdue <= 3 * this.#cfg.fileLock.verifyMs) return;
+    // Not gated on a transition in progress: one hung on the shared directory must not switch
+    // this safety net off. Only a step-down already asked for makes it moot.
+    if (this.ha.heldRole !== "live" || this.ha.steppingDown || overdue <= 3 * this.#cfg.fileLock.verifyMs) {
+      return;
+    }
     this.begin(
       this.ha.demote(
         `the shared directory has not confirmed the lock for ${Math.round(overdue)} ms ` +
@@ -178,6 +182,9 @@ export class FileLockCoordinator extends BaseCoordinator {
         this.#verifiedAt = performance.now();
       }
       const handover = handoverReason(self, this.readiness.kafkaDownFor(now), others, this.opts);
+      // The awaits above may have outlasted this node's claim (the watch stepped it down meanwhile):
+      // then state.json is another node's to write.
+      if (this.ha.heldRole !== "live" || this.ha.steppingDown) return;
       if (handover && this.mayHandOver(now)) {
         this.budget.record(now);
         this.ha.liveHint = others.find((o) => o.node === handover.to)?.url;
@@ -226,8 +233,26 @@ export class FileLockCoordinator extends BaseCoordinator {
     });
   }
 
-  /** Why the lock is no longer this node's, or undefined while it is. */
+  /**
+   * Why the lock is no longer this node's, or undefined while it is. A shared directory that
+   * does not answer within verifyMs (a hard NFS mount whose server is gone) counts as lost.
+   */
   async #lockLost(): Promise<string | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<string>((r) => {
+      timer = setTimeout(
+        () => r(`the shared directory did not answer within ${this.#cfg.fileLock.verifyMs} ms`),
+        this.#cfg.fileLock.verifyMs,
+      );
+    });
+    try {
+      return await Promise.race([this.#checkLock(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #checkLock(): Promise<string | undefined> {
     try {
       // Write through the descriptor: on NFSv4 a lock whose lease was lost makes I/O on it fail
       // (EIO), where a metadata call may be answered from the cache.

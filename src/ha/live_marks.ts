@@ -14,6 +14,9 @@
  * at reading, never the writer's.
  */
 
+/** Marks written longer ago than this (by the wall clocks) only set the baseline. */
+export const OLD_MARK_MS = 10_000;
+
 interface Seen {
   epoch: number;
   seq: number;
@@ -26,11 +29,16 @@ export class LiveMarks {
 
   constructor(readonly self: string) {}
 
-  /** A mark read back from the log. */
-  observe(node: string, epoch: number, seq: number, now: number): void {
+  /**
+   * A mark read back from the log. `age` is how long ago it was written by the wall clocks (the
+   * record's timestamp against this host's): a mark older than OLD_MARK_MS is history read back
+   * (a restarted node replays the log's tail, one mark an interval), never a sign of a live now.
+   * Only that coarse bound uses wall clocks; freshness itself is this node's monotonic clock.
+   */
+  observe(node: string, epoch: number, seq: number, now: number, age = 0): void {
     if (node === this.self) return;
     const prev = this.#seen.get(node);
-    if (!prev) {
+    if (!prev || age > OLD_MARK_MS) {
       this.#seen.set(node, { epoch, seq });
       return;
     }

@@ -41,3 +41,11 @@ Deno.test("live marks: a node heard over heartbeats is judged by them, not by it
   assert.deepEqual(marks.activeLive(20, 100), { node: "b", epoch: 5 });
   assert.equal(marks.activeLive(20, 100, new Set(["b"])), undefined);
 });
+
+Deno.test("live marks: a replayed tail of old marks (a restarted reader) proves nothing, however it advances", () => {
+  const marks = new LiveMarks("a");
+  for (let seq = 1; seq <= 40; seq++) marks.observe("b", 7, seq, seq, 60_000 - seq * 250); // written a minute ago
+  assert.equal(marks.activeLive(50, 2_000), undefined);
+  marks.observe("b", 7, 41, 60, 100); // and now a fresh one
+  assert.deepEqual(marks.activeLive(60, 2_000), { node: "b", epoch: 7 });
+});

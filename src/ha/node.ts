@@ -25,6 +25,11 @@ export interface HaActions {
    * for the log. Safe because the next live's activation fences the producer and the group.
    */
   abandon(): string[];
+  /**
+   * Drops the producer at once (an activation past its deadline): no retry of its requests goes
+   * out after this, so once the request already sent is answered, it can fence nobody.
+   */
+  dropProducer(): void;
   /** Whether the Kafka producer is active (false after a Kafka error or fencing). */
   isActive(): boolean;
 }
@@ -59,6 +64,8 @@ export class HaNode implements NodeIdentity {
   #epoch = 0;
   #busy: Promise<unknown> = Promise.resolve();
   #pending = 0;
+  /** Step-downs requested and not finished: the node serves nothing meanwhile. */
+  #stepDownsRequested = 0;
   #watchedAt = 0;
   #stallLimitMs?: number;
   #liveUrl?: string;
@@ -89,6 +96,7 @@ export class HaNode implements NodeIdentity {
    * or hand out a fetched message, before noticing it stalled.
    */
   role(): Role {
+    if (this.#role === "live" && this.#stepDownsRequested > 0) return "draining";
     if (this.#role === "live" && this.#stallLimitMs !== undefined) {
       if (performance.now() - this.#watchedAt > this.#stallLimitMs) return "draining";
     }
@@ -173,6 +181,11 @@ export class HaNode implements NodeIdentity {
     if (this.#role === "init") this.#set("backup", reason);
   }
 
+  /** Whether a step-down was requested and has not finished. */
+  get steppingDown(): boolean {
+    return this.#stepDownsRequested > 0;
+  }
+
   /** Whether a promote or demote is under way (coordinators decide nothing new meanwhile). */
   get busy(): boolean {
     return this.#pending > 0;
@@ -192,11 +205,9 @@ export class HaNode implements NodeIdentity {
         (e) => void (epoch = e),
         (e) => void (failure = (e as Error).message),
       );
-      if (!(await within(activation, this.timeouts.activationTimeoutMs))) {
+      if (!(await this.#withinDeadline(activation))) {
         failure =
           `no answer from Kafka within ${this.timeouts.activationTimeoutMs} ms (ha.activationTimeoutMs)`;
-        // Whatever the late activation still does, it must not leave a producer behind.
-        void activation.then(() => this.#role === "live" ? undefined : this.#abandon("a late activation"));
       }
       if (failure !== undefined || epoch === undefined) {
         this.#set("backup", `activation failed: ${failure ?? "no epoch"}`, {
@@ -216,9 +227,15 @@ export class HaNode implements NodeIdentity {
    * letting go (a drain or a producer waiting on a Kafka link that drops packets) is abandoned.
    */
   demote(reason: string, then: "backup" | "stopped" | "fenced" = "backup"): Promise<void> {
+    // From the request on, the node serves nothing (role() reads draining), even while the
+    // step-down waits its turn behind an activation.
+    this.#stepDownsRequested++;
     return this.#serial(async () => {
       if (this.#role !== "live" && this.#role !== "activating") {
-        if (then !== "backup") this.#set(then, reason);
+        // Already let go (say, a second fencing error behind a first step-down): remember that a
+        // newer live exists, so the node holds back, and keep the role.
+        if (then === "fenced") this.fencedAt = performance.now();
+        else if (then === "stopped") this.#set("stopped", reason);
         return;
       }
       if (then === "fenced") this.fencedAt = performance.now();
@@ -233,7 +250,25 @@ export class HaNode implements NodeIdentity {
       this.#set(then === "fenced" ? "backup" : then, reason, {
         tookMs: Math.round(performance.now() - started),
       });
-    }).catch((e) => this.log.error({ err: (e as Error).message }, "HA step-down failed"));
+    }).catch((e) => this.log.error({ err: (e as Error).message }, "HA step-down failed"))
+      .finally(() => this.#stepDownsRequested--);
+  }
+
+  /**
+   * Waits for an activation until ha.activationTimeoutMs. Past it, the producer is dropped (no
+   * retry goes out), and the claim is held (the role stays activating, or live) until the
+   * request already sent is answered or times out: released earlier, a late InitProducerId could
+   * fence the next live. True when the activation settled within the deadline.
+   */
+  async #withinDeadline(activation: Promise<unknown>): Promise<boolean> {
+    if (await within(activation, this.timeouts.activationTimeoutMs)) return true;
+    this.actions.dropProducer();
+    this.log.warn(
+      { ha: true, activationTimeoutMs: this.timeouts.activationTimeoutMs },
+      "activation past its deadline: producer dropped; holding the claim until Kafka's answer is in",
+    );
+    await within(activation, this.timeouts.activationTimeoutMs);
+    return false;
   }
 
   async #attempt(what: string, fn: () => Promise<void>): Promise<void> {
@@ -274,13 +309,14 @@ export class HaNode implements NodeIdentity {
         // Bounded like an activation: a step-down queued behind must not wait on a dead link.
         let got: number | undefined, failure: unknown;
         const activation = this.actions.activate().then((e) => void (got = e), (e) => void (failure = e));
-        if (!(await within(activation, this.timeouts.activationTimeoutMs))) {
-          void activation.then(() =>
-            this.#role === "live" && got !== undefined ? undefined : this.#abandon("a late re-activation")
-          );
+        if (!(await this.#withinDeadline(activation))) {
           throw new Error(`no answer from Kafka within ${this.timeouts.activationTimeoutMs} ms`);
         }
         if (failure !== undefined) throw failure;
+        if (this.#stepDownsRequested > 0) { // the claim went while Kafka answered: do not adopt it
+          this.actions.dropProducer();
+          return undefined;
+        }
         return got;
       });
       if (epoch !== undefined) {

@@ -16,6 +16,7 @@ function node(actions: Partial<HaActions>, timeouts?: HaTimeouts) {
       drain: () => (calls.push("drain"), Promise.resolve()),
       deactivate: () => (calls.push("deactivate"), Promise.resolve()),
       abandon: () => (calls.push("abandon"), ["the producer"]),
+      dropProducer: () => void calls.push("dropProducer"),
       isActive: () => true,
       ...actions,
     },
@@ -88,17 +89,51 @@ Deno.test("ha node: a drain that throws still ends in a defined role; demote nev
   assert.deepEqual(calls, ["activate", "deactivate"], "deactivate runs even though the drain failed");
 });
 
-Deno.test("ha node: an activation past its deadline leaves the node backup, and the late producer is let go", async () => {
+Deno.test("ha node: an activation past its deadline drops the producer, holds the claim until Kafka answers, then is backup", async () => {
   let finish!: (epoch: number) => void;
   const { node: n, calls } = node({
     activate: () => (calls.push("activate"), new Promise<number>((r) => (finish = r))),
   }, { stepDownTimeoutMs: 1_000, activationTimeoutMs: 30 });
-  assert.equal(await n.promote("slow Kafka"), false);
-  assert.equal(n.role(), "backup");
+  const promoting = n.promote("slow Kafka");
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(calls, ["activate", "dropProducer"]);
+  assert.equal(n.role(), "activating", "the claim is held while the request sent may still land");
   finish(9); // Kafka answers after all
-  await new Promise((r) => setTimeout(r, 1));
-  assert.deepEqual(calls, ["activate", "abandon"]);
+  assert.equal(await promoting, false);
+  assert.equal(n.role(), "backup");
   assert.equal(n.epoch(), 0, "never served under the late epoch");
+});
+
+Deno.test("ha node: from the moment a step-down is requested the node serves nothing, even queued behind an activation", async () => {
+  let finish!: (epoch: number) => void;
+  let active = true;
+  const { node: n, calls } = node({ isActive: () => active });
+  await n.promote("test");
+  active = false; // the producer needs a fresh epoch
+  n.actions.activate = () => (calls.push("activate"), new Promise<number>((r) => (finish = r)));
+  const renewing = n.reactivate();
+  await new Promise((r) => setTimeout(r, 1));
+  const stepDown = n.demote("stalled");
+  assert.equal(n.role(), "draining", "requested, not yet running: already not serving");
+  assert.equal(n.isLive, false);
+  finish(77);
+  await Promise.all([renewing, stepDown]);
+  assert.equal(n.role(), "backup");
+  assert.notEqual(
+    n.epoch(),
+    77,
+    "a re-activation that finished after the step-down was asked for is not adopted",
+  );
+  assert.ok(calls.includes("dropProducer"));
+});
+
+Deno.test("ha node: a fencing reported after the node let go marks it fenced and keeps its role", async () => {
+  const { node: n } = node({});
+  await n.promote("test");
+  await n.demote("failback");
+  await n.demote("INVALID_PRODUCER_EPOCH", "fenced");
+  assert.equal(n.role(), "backup");
+  assert.ok(n.fencedAt !== undefined);
 });
 
 Deno.test("ha node: a live whose stall watch is overdue does not serve, before any timer has run", async () => {

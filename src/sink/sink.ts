@@ -119,6 +119,10 @@ export class BatchingSink implements KafkaSink {
   #state: SinkState;
   /** HA: group offsets waiting to ride in the next transaction, per group, topic and partition. */
   readonly #offsets = new Map<string, PendingOffset>();
+  /** A records request went while offsets waited: the offsets go next. */
+  #offsetsDue = false;
+  /** Bumped by activate, deactivate and abandon: a continuation of an older one acts on nothing newer. */
+  #generation = 0;
 
   constructor(opts: BatchingSinkOptions, deps: BatchingSinkDeps) {
     if (deps.lanes.length === 0) throw new Error("the sink needs at least one producer lane");
@@ -144,6 +148,7 @@ export class BatchingSink implements KafkaSink {
   async activate(): Promise<number> {
     if (!this.#opts.transactional) return 0;
     const lane = this.#lanes[0];
+    ++this.#generation;
     await this.#lanesIdle();
     await lane.lane.reset();
     this.#state = "activating";
@@ -170,9 +175,11 @@ export class BatchingSink implements KafkaSink {
 
   async deactivate(): Promise<void> {
     if (!this.#opts.transactional) return;
+    const generation = ++this.#generation;
     this.#leave("standby");
     await this.#lanesIdle();
-    await this.#lanes[0].lane.reset();
+    // A newer activation (or an abandon) since: the producer is not this step-down's to drop.
+    if (generation === this.#generation) await this.#lanes[0].lane.reset();
   }
 
   /**
@@ -183,6 +190,7 @@ export class BatchingSink implements KafkaSink {
    */
   abandon(): string[] {
     if (!this.#opts.transactional) return [];
+    this.#generation++;
     this.#leave("standby"); // answers what was queued; what is left is in flight
     const inFlight = this.#unsettled;
     void this.#lanes[0].lane.reset().catch(() => {});
@@ -190,8 +198,8 @@ export class BatchingSink implements KafkaSink {
   }
 
   /**
-   * HA: commits a group's offset in the pair's next transaction (with records, or alone), so a
-   * zombie's commit is fenced like its writes. Offsets for one partition that wait together
+   * HA: commits a group's offset in one of the pair's transactions, so a zombie's commit is
+   * fenced like its writes. Offsets for one partition that wait together
    * go as the highest (committing it confirms the lower ones too).
    */
   commitOffset(offset: GroupOffset): Promise<void> {
@@ -222,27 +230,6 @@ export class BatchingSink implements KafkaSink {
     const taken = [...this.#offsets.values()];
     this.#offsets.clear();
     return taken;
-  }
-
-  /**
-   * Offsets whose transaction failed. About Kafka (unreachable, timed out, fenced): their
-   * commits get that answer, and the client may commit again. About a record riding in the same
-   * transaction: they go again with the next one.
-   */
-  #offsetsFailed(taken: PendingOffset[], failure: KafkaFailure): void {
-    if (isAboutKafka(failure)) {
-      for (const p of taken) for (const w of p.waiters) w.reject(failure);
-      return;
-    }
-    for (const p of taken) {
-      const key = `${p.offset.groupId}\u0000${p.offset.topic}\u0000${p.offset.partition}`;
-      const now = this.#offsets.get(key);
-      if (!now) this.#offsets.set(key, p);
-      else {
-        if (BigInt(p.offset.next) > BigInt(now.offset.next)) now.offset = p.offset;
-        now.waiters.push(...p.waiters);
-      }
-    }
   }
 
   send(record: OutgoingRecord): Promise<RecordPosition> {
@@ -381,8 +368,17 @@ export class BatchingSink implements KafkaSink {
     clearTimeout(lane.lingerTimer);
     lane.lingerTimer = undefined;
     if (lane.inFlight || this.#state !== "active") return;
-    const request = cutRequest(lane, this.#opts);
-    const offsets = this.#takeOffsets(lane);
+    // Group offsets go in a transaction of their own, so that a commit Kafka refuses (a deleted
+    // topic, a group the bridge may not use) never takes clients' records down with it; at most
+    // one records request goes before them, so a steady stream of records cannot starve them.
+    let request: Outgoing[] = [], offsets: PendingOffset[] = [];
+    if (lane === this.#lanes[0] && this.#offsets.size > 0 && (this.#offsetsDue || lane.ready.size === 0)) {
+      offsets = this.#takeOffsets(lane);
+      this.#offsetsDue = false;
+    } else {
+      request = cutRequest(lane, this.#opts);
+      if (lane === this.#lanes[0] && this.#offsets.size > 0) this.#offsetsDue = true;
+    }
     if (request.length === 0 && offsets.length === 0) return;
     lane.inFlight = request;
     this.#send(lane, request, offsets).catch((e) => {
@@ -423,7 +419,8 @@ export class BatchingSink implements KafkaSink {
       });
     } catch (e) {
       const failure = asFailure(e, true);
-      this.#offsetsFailed(offsets, failure);
+      // The commit's answer; the client may commit again. About Kafka, the sink reacts below.
+      for (const o of offsets) for (const w of o.waiters) w.reject(failure);
       if (request.length === 0 && !isAboutKafka(failure)) return;
       return await this.#failed(lane, request, failure);
     }

@@ -146,7 +146,6 @@ function setup(opts: Partial<BatchingSinkOptions> & { lanes?: number; topics?: T
 }
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 function rec(value: string | number, extra: Partial<OutgoingRecord> = {}): OutgoingRecord {
   const v = typeof value === "number" ? new Uint8Array(value) : enc.encode(value);
   return { topic: "t", value: v, headers: {}, ...extra };
@@ -554,7 +553,7 @@ Deno.test("sink (HA): abandon() stops at once with a request hung in flight, and
   await sink.close();
 });
 
-Deno.test("sink (HA): a group offset rides in the next transaction, alone when no record waits; one per partition", async () => {
+Deno.test("sink (HA): group offsets go in transactions of their own, one per partition, never starved by records", async () => {
   const { sink, lanes } = setup({ transactional: true, lingerMs: 5 });
   const off = (partition: number, next: string) => ({ groupId: "g", topic: "t", partition, next });
   assert.equal(
@@ -563,44 +562,50 @@ Deno.test("sink (HA): a group offset rides in the next transaction, alone when n
     "refused until activated: this node is not the live",
   );
   await sink.activate();
-  const withRecord = track(sink.send(rec("r")));
   const commits = [
     sink.commitOffset(off(0, "5")),
     sink.commitOffset(off(0, "3")),
     sink.commitOffset(off(1, "2")),
   ];
   await Promise.all(commits);
-  assert.ok((await withRecord).ok);
-  const carried = lanes[0].offsetCalls.filter((o) => o.length > 0);
+  assert.deepEqual(lanes[0].calls.at(-1), [], "no records in the offsets' transaction");
   assert.deepEqual(
-    carried,
-    [[off(0, "5"), off(1, "2")]],
-    "the highest of partition 0, and partition 1, together",
+    lanes[0].offsetCalls.at(-1),
+    [off(0, "5"), off(1, "2")],
+    "the highest of partition 0, and 1",
   );
-  assert.equal(lanes[0].calls.at(-1)!.length, 1, "with the record's batch");
 
-  await sink.commitOffset(off(2, "9")); // nothing else waits: a transaction of its own
-  assert.deepEqual(lanes[0].calls.at(-1), []);
-  assert.deepEqual(lanes[0].offsetCalls.at(-1), [off(2, "9")]);
+  // Records keep coming: the offsets still go, at most one records request later.
+  lanes[0].held = true;
+  const before = lanes[0].calls.length;
+  const records = Array.from({ length: 20 }, (_, i) => track(sink.send(rec(`r${i}`, { partition: i % 3 }))));
+  while (lanes[0].calls.length === before) await new Promise((r) => setTimeout(r, 1)); // one request in flight
+  const committed = sink.commitOffset(off(2, "9"));
+  const more = Array.from({ length: 20 }, (_, i) => track(sink.send(rec(`s${i}`, { partition: i % 3 }))));
+  lanes[0].release();
+  await committed;
+  const at = lanes[0].offsetCalls.findIndex((o) => o.some((x) => x.partition === 2));
+  assert.ok(at >= 0 && lanes[0].calls[at].length === 0, "alone");
+  for (const o of await Promise.all([...records, ...more])) assert.ok(o.ok);
   await sink.close();
 });
 
-Deno.test("sink (HA): a fenced transaction refuses its group offsets; a record's fault sends them again", async () => {
+Deno.test("sink (HA): a refused group offset answers only its commits; a fenced one stops the sink like a write", async () => {
   const { sink, lanes } = setup({ transactional: true, lingerMs: 0 });
   await sink.activate();
   const off = { groupId: "g", topic: "t", partition: 0, next: "4" };
   lanes[0].refuse = (batches) =>
-    batches.some((b) => b.records.some((r) => dec.decode(r.value) === "bad"))
-      ? new KafkaFailure("invalid_record", "Kafka refused the batch: INVALID_RECORD")
+    batches.length === 0
+      ? new KafkaFailure("rejected", "Kafka refused the group offset commit: X")
       : undefined;
-  const bad = track(sink.send(rec("bad")));
-  const first = sink.commitOffset(off);
-  await first; // refused with the bad record's batch, then sent again alone: committed
-  assert.ok(!(await bad).ok);
-  assert.ok(lanes[0].offsetCalls.filter((o) => o.length > 0).length >= 2, "sent again after the refusal");
+  const refused = await sink.commitOffset(off).catch((e: KafkaFailure) => e.kind);
+  assert.equal(refused, "rejected");
+  assert.ok((await track(sink.send(rec("still fine")))).ok, "records are untouched");
+  assert.equal(sink.active, true);
 
   lanes[0].refuse = () => new KafkaFailure("fenced", "a newer live holds the pair's transactional id");
   const fenced = await sink.commitOffset({ ...off, next: "8" }).catch((e: KafkaFailure) => e.kind);
   assert.equal(fenced, "fenced", "a zombie's commit fails like its writes");
+  assert.equal(sink.active, false);
   await sink.close();
 });

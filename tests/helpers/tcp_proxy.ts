@@ -4,7 +4,7 @@
  * it is a slow link (toxiproxy's "latency"): every chunk arrives that much later,
  * in order, each way. blackhole() makes it a link that drops packets (toxiproxy's
  * "timeout" toxic): connections stay open, and nothing gets through either way
- * until heal().
+ * until heal(), which delivers what was held, as TCP's retransmissions would.
  */
 export class TcpProxy {
   #listener?: Deno.Listener;
@@ -12,6 +12,7 @@ export class TcpProxy {
   #accepting?: Promise<void>;
   #pipes = new Set<Promise<void>>();
   #blackholed = false;
+  readonly #healers = new Set<() => void>();
 
   constructor(readonly listenPort: number, readonly targetPort: number, readonly delayMs = 0) {}
 
@@ -47,10 +48,14 @@ export class TcpProxy {
 
   heal(): void {
     this.#blackholed = false;
+    for (const flush of this.#healers) flush();
   }
 
   #pipe(from: Deno.Conn, to: Deno.Conn): void {
-    const piped = delayedPipe(from, to, this.delayMs, () => this.#blackholed);
+    const piped = delayedPipe(from, to, this.delayMs, () => this.#blackholed, (flush) => {
+      this.#healers.add(flush);
+      return () => this.#healers.delete(flush);
+    });
     const p = piped.catch(() => {}).finally(() => {
       this.#close(from);
       this.#close(to);
@@ -82,29 +87,36 @@ export class TcpProxy {
 
 /**
  * Forwards each chunk `delayMs` after it arrived, keeping their order: latency, not a bandwidth
- * cap. A chunk read while `swallow()` says so is dropped.
+ * cap. Chunks read while `holding()` says so wait until the flush registered with `onHeal` runs.
  */
 async function delayedPipe(
   from: Deno.Conn,
   to: Deno.Conn,
   delayMs: number,
-  swallow: () => boolean,
+  holding: () => boolean,
+  onHeal: (flush: () => void) => () => void,
 ): Promise<void> {
   const writer = to.writable.getWriter();
   let last = Promise.resolve();
-  for await (const chunk of from.readable) {
-    if (swallow()) continue;
-    if (delayMs === 0) {
-      await writer.write(chunk);
-      continue;
-    }
-    const due = performance.now() + delayMs;
+  const held: Uint8Array[] = [];
+  // The other side closed: what is left goes nowhere, as on a real link.
+  const write = (chunk: Uint8Array, due: number) =>
     last = last.then(async () => {
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       await writer.write(chunk);
-    }).catch(() => {}); // the other side closed: what is left goes nowhere, as on a real link
+    }).catch(() => {});
+  const unregister = onHeal(() => {
+    for (const c of held.splice(0)) write(c, 0);
+  });
+  try {
+    for await (const chunk of from.readable) {
+      if (holding()) held.push(chunk);
+      else write(chunk, performance.now() + delayMs);
+    }
+    await last;
+    await writer.close();
+  } finally {
+    unregister();
   }
-  await last;
-  await writer.close();
 }

@@ -35,9 +35,9 @@ function saslOptions(sasl: KafkaSasl | undefined): SASLOptions | undefined {
 
 /**
  * What InitProducerId gave the last transactional producer of a client: kafkajs keeps the
- * producer id and epoch to itself and only logs them (at debug), so a client made with a
- * watch logs at debug and hands that one line here; every other debug or info line is
- * dropped as before.
+ * producer id and epoch to itself and only logs them (at debug), so while an activation runs
+ * the lane raises its client's level to debug, and that one line is handed here; every other
+ * debug or info line is dropped.
  */
 export class ProducerIdWatch {
   last?: { producerId: string; producerEpoch: number };
@@ -62,6 +62,15 @@ export function createKafka(
   producerIds?: ProducerIdWatch,
 ): Kafka {
   quietKnownWarnings(log);
+  if (process.env.KAFKAJS_LOG_LEVEL !== undefined) {
+    // kafkajs pins every logger to it, which would hide the InitProducerId line that gives each
+    // HA activation its epoch (and the bridge routes kafkajs' logs into its own anyway).
+    log.warn(
+      { KAFKAJS_LOG_LEVEL: process.env.KAFKAJS_LOG_LEVEL },
+      "KAFKAJS_LOG_LEVEL is ignored: use log.level",
+    );
+    delete process.env.KAFKAJS_LOG_LEVEL;
+  }
   if (!installVarintShim()) {
     log.warn("kafkajs is not the version the varint shim was written for; encoding as shipped");
   }
@@ -79,7 +88,9 @@ export function createKafka(
     sasl: saslOptions(security.sasl),
     // Short backoff so that service resumes within about a second of Kafka returning.
     retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 5 },
-    logLevel: producerIds ? KafkaLogLevel.DEBUG : KafkaLogLevel.WARN,
+    // A watch raises this client's level to debug only while an activation runs (the lane's
+    // activate(), one lane per such client): debug on every request costs about 5-10% CPU.
+    logLevel: KafkaLogLevel.WARN,
     logCreator: () => ({ level, log: entry }) => {
       const { message, ...rest } = entry;
       if (level > KafkaLogLevel.WARN) { // only reaches here with a watch

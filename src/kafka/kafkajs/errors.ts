@@ -83,3 +83,16 @@ export function classify(e: unknown, opts: ClassifyOptions = {}): KafkaFailure {
   }
   return new KafkaFailure("unavailable", `Kafka is unavailable: ${message}`);
 }
+
+/**
+ * A group offset commit in a transaction: fencing and outages are about Kafka (the sink reacts
+ * to those), anything else Kafka said is about this commit only (the group, its topic, the
+ * bridge's rights), and is "rejected", so that it never moves the sink.
+ */
+export function classifyOffsets(e: unknown): KafkaFailure {
+  const type = chain(e).find((x) => typeof x.type === "string")?.type;
+  const refusal = type !== undefined && !FENCED_TYPES.has(type) &&
+    /AUTHORIZATION|^GROUP_|^UNKNOWN_TOPIC|^INVALID_(?!PRODUCER)|^UNSTABLE_OFFSET|^OFFSET_METADATA/.test(type);
+  if (refusal) return new KafkaFailure("rejected", `Kafka refused the group offset commit: ${type}`);
+  return classify(e, { sent: true });
+}

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
 import type * as KafkaJS from "kafkajs";
 import { KafkaFailure } from "../types.ts";
-import { classify } from "./errors.ts";
+import { classify, classifyOffsets } from "./errors.ts";
 
 // kafkajs spreads its error classes into module.exports, which ESM named imports do not see.
 const {
@@ -72,4 +72,13 @@ Deno.test("classify: messages say what happened, and KafkaFailures pass through"
   const own = new KafkaFailure("bad_partition", "x");
   assert.equal(classify(own, { sent: true }), own);
   assert.match(classify(new Error("boom"), { sent: true }).message, /boom.*may or may not be written/);
+});
+
+Deno.test("errors: a group offset commit Kafka refuses is about that commit only; fencing and outages stay as they are", () => {
+  const kafkaError = (type: string) => Object.assign(new Error(type), { type });
+  assert.equal(classifyOffsets(kafkaError("GROUP_AUTHORIZATION_FAILED")).kind, "rejected");
+  assert.equal(classifyOffsets(kafkaError("UNKNOWN_TOPIC_OR_PARTITION")).kind, "rejected");
+  assert.equal(classifyOffsets(kafkaError("TOPIC_AUTHORIZATION_FAILED")).kind, "rejected");
+  assert.equal(classifyOffsets(kafkaError("INVALID_PRODUCER_EPOCH")).kind, "fenced");
+  assert.equal(classifyOffsets(kafkaError("PRODUCER_FENCED")).kind, "fenced");
 });

@@ -8,7 +8,7 @@
  * partition on one lane, so per-partition order and sequence numbers stay intact.
  */
 import { Buffer } from "node:buffer";
-import { type Kafka, type Message, Partitioners, type Producer, type Transaction } from "kafkajs";
+import { type Kafka, logLevel, type Message, Partitioners, type Producer, type Transaction } from "kafkajs";
 import {
   type Companion,
   type GroupOffset,
@@ -17,7 +17,7 @@ import {
   type ProducerLane,
 } from "../types.ts";
 import type { ProducerIdWatch } from "./client.ts";
-import { classify } from "./errors.ts";
+import { classify, classifyOffsets } from "./errors.ts";
 
 export interface LaneOptions {
   /** HA: every request is a transaction under this id. Unset: a plain idempotent producer. */
@@ -67,6 +67,8 @@ export class KafkajsProducerLane implements ProducerLane {
 
   async activate(): Promise<number> {
     if (!this.#transactional) return 0;
+    // A producer already connected has its id: only a fresh one sends InitProducerId (and fences).
+    if (this.#producer || this.#connecting) await this.reset();
     this.#mayConnect = true;
     const watch = this.opts.producerIds;
     try {
@@ -74,8 +76,14 @@ export class KafkajsProducerLane implements ProducerLane {
       const producer = await this.#connect();
       // kafkajs sends the transactional InitProducerId only with the first transaction;
       // an empty one now bumps the producer epoch and fences the previous live at once.
-      const tx = await producer.transaction();
-      await tx.abort();
+      // Its answer is logged at debug only: this lane's client logs at debug meanwhile.
+      if (watch) producer.logger().setLogLevel(logLevel.DEBUG);
+      try {
+        const tx = await producer.transaction();
+        await tx.abort();
+      } finally {
+        if (watch) producer.logger().setLogLevel(logLevel.WARN);
+      }
       if (!watch) return 0;
       if (!watch.last) {
         throw new KafkaFailure(
@@ -174,7 +182,9 @@ export class KafkajsProducerLane implements ProducerLane {
           );
         }
         for (const [groupId, topics] of byGroup(offsets)) {
-          await tx.sendOffsets({ consumerGroupId: groupId, topics });
+          await tx.sendOffsets({ consumerGroupId: groupId, topics }).catch((e) => {
+            throw classifyOffsets(e);
+          });
         }
       } catch (e) {
         // Never committed, so never visible to read_committed readers (the bridge's own, kcat's
