@@ -456,7 +456,7 @@ Deno.test("client: a group commit unconfirmed at a drop is resent on the new lin
   }
 });
 
-Deno.test("client: a subscription the bridge ends surfaces as a SubscriptionError", async () => {
+Deno.test("client: a subscription the bridge ends for good surfaces as a SubscriptionError", async () => {
   const bridge = new FakeBridge();
   const { client } = newClient([bridge.url]);
   try {
@@ -464,15 +464,25 @@ Deno.test("client: a subscription the bridge ends surfaces as a SubscriptionErro
     const c = await bridge.conn(0);
     const s = await c.one("subscribe");
     c.send({ op: "subscribed", id: s.id, sub: s.sub, topic: "t", mode: "broadcast" });
-    c.send({ op: "error", sub: s.sub, code: "INTERNAL", message: "consumer crashed", retryable: true });
-    c.send({ op: "unsubscribed", sub: s.sub, reason: "its Kafka consumer failed" });
+    c.send({
+      op: "error",
+      sub: s.sub,
+      code: "SUBSCRIBE_DENIED",
+      message: "token narrowed",
+      retryable: false,
+    });
+    c.send({
+      op: "unsubscribed",
+      sub: s.sub,
+      reason: "the refreshed token no longer allows this subscription",
+    });
     await assert.rejects(
       async () => {
         for await (const _ of sub) { /* nothing is delivered */ }
       },
       (e) =>
-        e instanceof SubscriptionError && e.code === "INTERNAL" &&
-        /its Kafka consumer failed/.test(e.message),
+        e instanceof SubscriptionError && e.code === "SUBSCRIBE_DENIED" &&
+        /no longer allows/.test(e.message),
     );
   } finally {
     await client.close();

@@ -5,7 +5,7 @@
  * positions it tracks) and drops replayed positions it already handed over.
  */
 import { TypedEventTarget } from "./typed_events.ts";
-import type { ErrorCode } from "../protocol/codes.ts";
+import { type ErrorCode, RETRYABLE } from "../protocol/codes.ts";
 import type { Encoding, MessageFrame, SkippedFrame, SubscribeMode } from "../protocol/frames.ts";
 import { SubscriptionError } from "./errors.ts";
 import type { InboundFrame } from "./link.ts";
@@ -248,6 +248,14 @@ export class Subscription extends TypedEventTarget<SubscriptionEventMap> impleme
           const why =
             `the bridge ended the subscription to "${this.topic}": ${f.reason ?? "no reason given"}` +
             (err ? ` (${err.code}: ${err.message})` : "");
+          // Ended for a reason that passes (its Kafka consumer failed, say): subscribe again after
+          // a delay, resuming where it left off; the application's iteration goes on.
+          if (err && RETRYABLE[err.code] && !this.#closing) {
+            this.#lastError = undefined;
+            this.detach();
+            this.#host.log("warn", `${why}; subscribing again`);
+            return this.#host.retryLater(this);
+          }
           this.#fail(err?.code ?? "UNSUBSCRIBED", why);
         }
         return;

@@ -231,21 +231,21 @@ Deno.test("Subscription: skipped records raise an event and a log line", () => {
   assert.match(logs.join("\n"), /offsets 3 to 12 \(exclusive\) were skipped: retention/);
 });
 
-Deno.test("Subscription: a subscription ended by the bridge makes the iterator throw, after buffered messages", async () => {
+Deno.test("Subscription: a subscription ended by the bridge for good makes the iterator throw, after buffered messages", async () => {
   const { sub, subscribed, message, forgotten } = setup();
   sub.attach();
   subscribed();
   message(0, "0");
   sub.handle(
-    { op: "error", sub: "s1", code: "KAFKA_UNAVAILABLE", message: "gone", retryable: true } as InboundFrame,
+    { op: "error", sub: "s1", code: "SUBSCRIBE_DENIED", message: "gone", retryable: false } as InboundFrame,
   );
-  sub.handle({ op: "unsubscribed", sub: "s1", reason: "consumer failed" } as InboundFrame);
+  sub.handle({ op: "unsubscribed", sub: "s1", reason: "no longer allowed" } as InboundFrame);
   const it = sub[Symbol.asyncIterator]();
   assert.equal(((await it.next()).value as Message).offset, "0");
   await assert.rejects(
     () => it.next(),
     (e) =>
-      e instanceof SubscriptionError && e.code === "KAFKA_UNAVAILABLE" && /consumer failed/.test(e.message),
+      e instanceof SubscriptionError && e.code === "SUBSCRIBE_DENIED" && /no longer allowed/.test(e.message),
   );
   assert.equal(forgotten(), true);
 });
@@ -380,4 +380,36 @@ Deno.test("Subscription: closed while resubscribing, a commit the bridge cannot 
   await assert.rejects(commit, (e: SubscriptionError) => e.code === "NOT_COMMITTED");
   sub.handle({ op: "unsubscribed", id: last("unsubscribe").id, sub: "s1" } as InboundFrame);
   await closed;
+});
+
+Deno.test("Subscription: ended by the bridge for a reason that passes (its consumer failed), it subscribes again; for good, it fails", async () => {
+  const { sub, sent, logs, subscribed, message, retries } = setup({ mode: "group", group: "g" });
+  sub.attach();
+  subscribed();
+  message(0, "5");
+  const pending = sub.commit({ partition: 0, offset: "5" });
+  const end = (code: string, retryable: boolean) => {
+    sub.handle(
+      { op: "error", sub: "s1", code, message: "Kafka consumer failed: boom", retryable } as InboundFrame,
+    );
+    sub.handle({ op: "unsubscribed", sub: "s1", reason: "Kafka consumer failed: boom" } as InboundFrame);
+  };
+  end("KAFKA_UNAVAILABLE", true);
+  assert.equal(retries(), 1, "subscribes again after a delay");
+  assert.equal(sub.error, undefined, "the iteration goes on");
+  assert.match(logs.at(-1)!, /^warn the bridge ended the subscription to "t": .*; subscribing again$/);
+  sub.attach(); // what the client does when the delay is over
+  subscribed();
+  assert.deepEqual(
+    sent.filter((f) => f.op === "commit").map((f) => f.offset),
+    ["5", "5"],
+    "the pending commit goes out once on the new subscription",
+  );
+  void pending.catch(() => {});
+
+  end("SUBSCRIBE_DENIED", false);
+  assert.equal(retries(), 1);
+  const failed: SubscriptionError | undefined = (sub as { error?: SubscriptionError }).error;
+  assert.ok(failed instanceof SubscriptionError);
+  assert.equal(failed.code, "SUBSCRIBE_DENIED");
 });
