@@ -337,9 +337,13 @@ export class Subscription extends TypedEventTarget<SubscriptionEventMap> impleme
       this.#commitRequests.delete(f.id);
       // E.g. KAFKA_UNAVAILABLE while the group rebalances: not committed yet, so not an answer for good.
       if (f.retryable) return this.#retryCommit(commit.partition, `${code}: ${f.message}`);
-      if (code === "PARTITION_NOT_ASSIGNED" || code === "OFFSET_NOT_DELIVERED") {
-        // Not delivered on this link (yet), or a rebalance moved the partition: the commit goes out
-        // again once the group delivers its message here; until then it stays pending.
+      if (
+        code === "PARTITION_NOT_ASSIGNED" || code === "OFFSET_NOT_DELIVERED" ||
+        code === "UNKNOWN_SUBSCRIPTION"
+      ) {
+        // Not delivered on this link (yet), a rebalance moved the partition, or the bridge ended
+        // the subscription (a step-down drains subscriptions before it closes the link): the commit
+        // goes out again once the group delivers its message here; until then it stays pending.
         this.#deliveredHere.delete(commit.partition);
         if (this.#closing && this.#live) this.#unsubscribeOnceCommitted();
         return;

@@ -413,3 +413,32 @@ Deno.test("Subscription: ended by the bridge for a reason that passes (its consu
   assert.ok(failed instanceof SubscriptionError);
   assert.equal(failed.code, "SUBSCRIBE_DENIED");
 });
+
+Deno.test("Subscription: a commit that reaches the bridge after it ended the subscription (a drain) stays pending for the next link", async () => {
+  const { sub, sent, subscribed, message } = setup({ mode: "group", group: "g" });
+  sub.attach();
+  subscribed();
+  message(0, "7");
+  let settled = false;
+  const c = sub.commit({ partition: 0, offset: "7" }).then(() => (settled = true));
+  const commit = sent.filter((f) => f.op === "commit").at(-1)!;
+  sub.handle({
+    op: "error",
+    id: commit.id,
+    sub: "s1",
+    code: "UNKNOWN_SUBSCRIPTION",
+    message: 'no active subscription "s1"',
+    retryable: false,
+  } as InboundFrame);
+  await Promise.resolve();
+  assert.equal(settled, false, "not an answer: the commit is still pending");
+  assert.equal(sub.error, undefined);
+  sub.detach(); // the drain closes the link
+  sub.attach();
+  subscribed();
+  const resent = sent.filter((f) => f.op === "commit").at(-1)!;
+  assert.notEqual(resent.id, commit.id);
+  sub.handle({ op: "committed", id: resent.id, sub: "s1", partition: 0, offset: "7" } as InboundFrame);
+  await c;
+  assert.equal(settled, true);
+});

@@ -803,7 +803,7 @@ export const SDK_JS: string = [
   "    if (commit) {",
   "      this.#commitRequests.delete(f.id);",
   "      if (f.retryable) return this.#retryCommit(commit.partition, `${code}: ${f.message}`);",
-  "      if (code === \"PARTITION_NOT_ASSIGNED\" || code === \"OFFSET_NOT_DELIVERED\") {",
+  "      if (code === \"PARTITION_NOT_ASSIGNED\" || code === \"OFFSET_NOT_DELIVERED\" || code === \"UNKNOWN_SUBSCRIPTION\") {",
   "        this.#deliveredHere.delete(commit.partition);",
   "        if (this.#closing && this.#live) this.#unsubscribeOnceCommitted();",
   "        return;",
