@@ -17,7 +17,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A broker of these tests' own, with listeners advertised at proxy ports: every connection of a
  * node behind a proxy goes through it (with the shared broker, only the bootstrap would). */
-const OWN_BROKER_PORT = Number(Deno.env.get("HA_ADVERSE_KAFKA_PORT") ?? 19592);
+const OWN_BROKER_PORT = Number(Deno.env.get("HA_ADVERSE_KAFKA_PORT") ?? 19792);
 
 Deno.test("ha adverse: slow and packet-dropping Kafka links", async (t) => {
   const proxyPorts = [freePort(), freePort(), freePort()];
