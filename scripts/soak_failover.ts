@@ -9,11 +9,12 @@
  * Needs a broker: KAFKA_BROKERS, or the dev broker (scripts/kafka.sh start).
  */
 import { parseArgs } from "node:util";
-import { EdgeBridgeClient, type Message, type PublishAck, type Subscription } from "../src/client/mod.ts";
+import { EdgeBridgeClient, type Message, type Subscription } from "../src/client/mod.ts";
 import type { BridgeProcess } from "../tests/helpers/bridge.ts";
 import { HaCluster } from "../tests/helpers/ha.ts";
 import { brokers, createTopics, uniqueTopic } from "../tests/helpers/kafka.ts";
 import { kcatRead, type KcatRecord } from "../tests/helpers/kcat.ts";
+import { mixedValue, type Sent, SteadyProducer } from "../tests/helpers/steady_producer.ts";
 import { until } from "../tests/helpers/wait.ts";
 import { percentile } from "./stats.ts";
 
@@ -136,10 +137,7 @@ async function brokerReachable(list: string): Promise<boolean> {
 }
 
 /** Record n's value: `soak<n>:` padded to ~1 KB for every fourth record, to 100 B for the others. */
-function valueOf(n: number): string {
-  const head = `soak${n}:`;
-  return head + ".".repeat((n % 4 === 0 ? 1000 : 100) - head.length);
-}
+const valueOf = (n: number) => mixedValue("soak", n);
 
 /** The seq of a record published with one: the last part of its eb-message-id (clientId:instance:seq). */
 function seqOf(r: KcatRecord): string | undefined {
@@ -147,81 +145,6 @@ function seqOf(r: KcatRecord): string | undefined {
 }
 
 const positionOf = (p: { partition: number; offset: string | number }) => `${p.partition}/${p.offset}`;
-
-interface Sent {
-  n: number;
-  value: string;
-  ack?: PublishAck;
-  error?: unknown;
-}
-
-/** Publishes `valueOf(1)`, `valueOf(2)`, ... at RATE per second (a late timer catches up) until stopped. */
-class SteadyProducer {
-  readonly sent: Sent[] = [];
-  /** Each ack as it came, in time order: when (performance.now() and wall clock) and at which epoch. */
-  readonly acks: { at: number; wall: number; epoch: number }[] = [];
-  /** Times the producer waited because its outbox held OUTBOX_HIGH_WATER unanswered publishes. */
-  pauses = 0;
-  #stop = false;
-  #loop?: Promise<void>;
-
-  constructor(readonly client: EdgeBridgeClient, readonly topic: string) {}
-
-  start(): void {
-    this.#loop = (async () => {
-      const t0 = performance.now();
-      let paused = false;
-      while (!this.#stop) {
-        const due = Math.floor(((performance.now() - t0) / 1000) * RATE);
-        while (this.sent.length < due && this.client.pending < OUTBOX_HIGH_WATER) this.#publishNext();
-        if (this.sent.length < due && !paused) this.pauses++;
-        paused = this.sent.length < due;
-        await sleep(5);
-      }
-    })();
-  }
-
-  #publishNext(): void {
-    const s: Sent = { n: this.sent.length + 1, value: "" };
-    s.value = valueOf(s.n);
-    this.sent.push(s);
-    this.client.publish(this.topic, s.value).then(
-      (ack) => {
-        s.ack = ack;
-        this.acks.push({ at: performance.now(), wall: Date.now(), epoch: ack.epoch });
-      },
-      (e) => (s.error = e),
-    );
-  }
-
-  /**
-   * The first ack at `epoch` or later that came at or after `since` (a `performance.now()` time, or a
-   * wall-clock one with `wall`). A duplicate ack carries its first write's (older) epoch, so it does
-   * not count: only the new live's own writes do.
-   */
-  firstAck(epoch: number, since: number, wall = false) {
-    const time = (a: { at: number; wall: number }) => wall ? a.wall : a.at;
-    let lo = 0, hi = this.acks.length; // acks are in time order: find the first at or after `since`
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (time(this.acks[mid]) < since) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < this.acks.length; i++) if (this.acks[i].epoch >= epoch) return this.acks[i];
-    return undefined;
-  }
-
-  /** Stops publishing and waits (at most `timeoutMs`) until every publish is answered. */
-  async stop(timeoutMs: number): Promise<void> {
-    this.#stop = true;
-    await this.#loop;
-    await until(
-      `every publish answered (${this.sent.filter((s) => !s.ack && !s.error).length} not yet)`,
-      () => this.sent.every((s) => s.ack || s.error),
-      timeoutMs,
-    );
-  }
-}
 
 /**
  * A group consumer that commits each message as it is handled, without waiting for the answer before
@@ -421,7 +344,11 @@ async function soak(mode: Mode): Promise<ModeResult> {
   const consumerClient = new EdgeBridgeClient({ urls });
   logs.watch("producer", producerClient);
   logs.watch("consumer", consumerClient);
-  const producer = new SteadyProducer(producerClient, topic);
+  const producer = new SteadyProducer(producerClient, topic, {
+    rate: RATE,
+    valueOf,
+    outboxHighWater: OUTBOX_HIGH_WATER,
+  });
   const errors: string[] = [];
   const times: CycleTimes[] = [];
   let consumer: CommittingConsumer | undefined;

@@ -10,7 +10,7 @@ import { brokers, createTopics, OwnBroker, uniqueTopic } from "./helpers/kafka.t
 import { kcatRead } from "./helpers/kcat.ts";
 import { assertAckedInKafka, FailoverPublisher } from "./helpers/publisher.ts";
 import { TcpProxy } from "./helpers/tcp_proxy.ts";
-import { UdpRelay } from "./helpers/udp_relay.ts";
+import { HeartbeatLink } from "./helpers/udp_relay.ts";
 import { until } from "./helpers/wait.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -154,18 +154,12 @@ Deno.test("ha adverse: slow and packet-dropping Kafka links", async (t) => {
 Deno.test("ha adverse: a heartbeat link cut for 30 s under a steady producer: one handover at most, no epoch on two nodes, nothing acked lost", async () => {
   const topic = uniqueTopic("cut-link");
   await createTopics([{ name: topic, partitions: 2 }]);
-  const relays = new Map<string, UdpRelay>();
+  const link = new HeartbeatLink();
   const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
     "ha.allowFailback=false",
-  ], (from, to, toPort) => {
-    const key = `${from}->${to}`;
-    if (!relays.has(key)) relays.set(key, new UdpRelay(freePort(), toPort));
-    return relays.get(key)!.listenPort;
-  });
+  ], link.peerPort);
   try {
-    ha.peerPort("a", "b", ha.hbPort("b"));
-    ha.peerPort("b", "a", ha.hbPort("a"));
-    for (const r of relays.values()) await r.start();
+    await link.start(["a", "b"].map((name) => ({ name, hbPort: ha.hbPort(name) })));
     await ha.start("a");
     await ha.waitRole("a", "live");
     await ha.start("b");
@@ -174,13 +168,13 @@ Deno.test("ha adverse: a heartbeat link cut for 30 s under a steady producer: on
     pub.start();
     await sleep(1000);
     const before = ha.transitions().length;
-    for (const r of relays.values()) r.cutOff = true;
+    link.cut();
     const roles: string[] = [];
     for (let i = 0; i < 30; i++) {
       await sleep(1000);
       roles.push(JSON.stringify(await ha.roles()));
     }
-    for (const r of relays.values()) r.cutOff = false;
+    link.heal();
     await sleep(2000);
     await pub.stop();
     const during = ha.transitions().slice(before);
@@ -207,7 +201,7 @@ Deno.test("ha adverse: a heartbeat link cut for 30 s under a steady producer: on
     }
   } finally {
     await ha.close();
-    for (const r of relays.values()) await r.close();
+    await link.close();
   }
 });
 

@@ -7,8 +7,7 @@ import assert from "node:assert/strict";
 import { HaCluster } from "./helpers/ha.ts";
 import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
 import { kcatRead } from "./helpers/kcat.ts";
-import { UdpRelay } from "./helpers/udp_relay.ts";
-import { freePort } from "./helpers/ha.ts";
+import { HeartbeatLink } from "./helpers/udp_relay.ts";
 
 Deno.test("ha heartbeat: with one live and two backups, exactly one backup is promoted", async () => {
   const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }, {
@@ -84,33 +83,26 @@ Deno.test("ha heartbeat: with the heartbeat link cut, Kafka fencing stops the ol
   const topic = uniqueTopic("hb-split");
   await createTopics([{ name: topic, partitions: 1 }]);
   // a and b talk through relays that can drop datagrams.
-  const relays = new Map<string, UdpRelay>();
+  const link = new HeartbeatLink();
   const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
     "ha.allowFailback=false",
-  ], (from, to, toPort) => {
-    const key = `${from}->${to}`;
-    if (!relays.has(key)) relays.set(key, new UdpRelay(freePort(), toPort));
-    return relays.get(key)!.listenPort;
-  });
+  ], link.peerPort);
   try {
-    // Peer ports are resolved at start; create relays first by asking for them.
-    ha.peerPort("a", "b", ha.hbPort("b"));
-    ha.peerPort("b", "a", ha.hbPort("a"));
-    for (const r of relays.values()) await r.start();
+    await link.start(["a", "b"].map((name) => ({ name, hbPort: ha.hbPort(name) })));
     await Promise.all([ha.start("a"), ha.start("b")]);
     await ha.waitRole("a", "live");
     await ha.waitRole("b", "backup");
     const client = await ha.bridge("a").connect();
     assert.equal((await client.publish(topic, "before", { id: "before" })).op, "ack");
 
-    for (const r of relays.values()) r.cutOff = true;
+    link.cut();
     await ha.waitRole("b", "live");
     // a still believes it is live; Kafka must refuse it.
     const after = await client.publish(topic, "split", { id: "split" });
     assert.equal(after.op, "nack", JSON.stringify(after));
     assert.equal(after.code, "NOT_LIVE");
     await ha.waitRole("a", "backup");
-    for (const r of relays.values()) r.cutOff = false;
+    link.heal();
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(await ha.lives(), ["b"], "after the link heals, b stays the only live");
     const inKafka = (await kcatRead(topic)).map((r) => r.payload);
@@ -118,7 +110,7 @@ Deno.test("ha heartbeat: with the heartbeat link cut, Kafka fencing stops the ol
     await client.closed;
   } finally {
     await ha.close();
-    for (const r of relays.values()) await r.close();
+    await link.close();
   }
 });
 

@@ -6,11 +6,12 @@
  * saw each record once, in offset order per partition.
  */
 import assert from "node:assert/strict";
-import { EdgeBridgeClient, type Message, type PublishAck } from "../src/client/mod.ts";
+import { EdgeBridgeClient, type Message } from "../src/client/mod.ts";
 import type { BridgeProcess } from "./helpers/bridge.ts";
 import { HaCluster } from "./helpers/ha.ts";
 import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
 import { kcatRead, type KcatRecord } from "./helpers/kcat.ts";
+import { mixedValue, type Sent, SteadyProducer } from "./helpers/steady_producer.ts";
 import { until } from "./helpers/wait.ts";
 
 /** The seq of a record published with one: the last part of its eb-message-id (clientId:instance:seq). */
@@ -32,10 +33,7 @@ const CONSUMER_EVERY = 5;
 const SESSION_TIMEOUT_MS = 6000;
 
 /** `m<N>` padded to ~1 KB for every fourth record and to 100 B for the others. */
-function valueOf(n: number): string {
-  const head = `m${n}:`;
-  return head + ".".repeat((n % 4 === 0 ? 1000 : 100) - head.length);
-}
+const valueOf = (n: number) => mixedValue("m", n);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secs = (from: number, to: number) => ((to - from) / 1000).toFixed(1);
@@ -49,59 +47,6 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     return await Promise.race([p, late]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-interface Sent {
-  n: number;
-  value: string;
-  ack?: PublishAck;
-  error?: unknown;
-}
-
-/** Publishes `valueOf(1)`, `valueOf(2)`, ... at RATE per second until stopped. */
-class SteadyProducer {
-  readonly sent: Sent[] = [];
-  /** Epochs of first writes (not duplicate acks): which lives wrote for this producer. */
-  readonly epochs = new Set<number>();
-  #stop = false;
-  #loop?: Promise<void>;
-
-  constructor(readonly client: EdgeBridgeClient, readonly topic: string) {}
-
-  start(): void {
-    this.#loop = (async () => {
-      const t0 = performance.now();
-      while (!this.#stop) {
-        const due = Math.floor(((performance.now() - t0) / 1000) * RATE);
-        while (this.sent.length < due) this.#publishNext();
-        await sleep(5);
-      }
-    })();
-  }
-
-  #publishNext(): void {
-    const s: Sent = { n: this.sent.length + 1, value: "" };
-    s.value = valueOf(s.n);
-    this.sent.push(s);
-    this.client.publish(this.topic, s.value).then(
-      (ack) => {
-        s.ack = ack;
-        if (!ack.duplicate) this.epochs.add(ack.epoch);
-      },
-      (e) => (s.error = e),
-    );
-  }
-
-  /** Stops publishing and waits (at most `timeoutMs`) until every publish is answered. */
-  async stop(timeoutMs: number): Promise<void> {
-    this.#stop = true;
-    await this.#loop;
-    await until(
-      `every publish answered (${this.sent.filter((s) => !s.ack && !s.error).length} not yet)`,
-      () => this.sent.every((s) => s.ack || s.error),
-      timeoutMs,
-    );
   }
 }
 
@@ -258,7 +203,7 @@ for (const mode of ["file-lock", "heartbeat"] as const) {
     const consumer = new EdgeBridgeClient({ urls, WebSocket: wire.WebSocket });
     logs.watch("producer", producer);
     logs.watch("consumer", consumer);
-    const pub = new SteadyProducer(producer, topic);
+    const pub = new SteadyProducer(producer, topic, { rate: RATE, valueOf });
     let group: ReturnType<typeof consume> | undefined;
     try {
       await start("a");

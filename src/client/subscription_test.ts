@@ -382,7 +382,7 @@ Deno.test("Subscription: closed while resubscribing, a commit the bridge cannot 
   await closed;
 });
 
-Deno.test("Subscription: ended by the bridge for a reason that passes (its consumer failed), it subscribes again; for good, it fails", async () => {
+Deno.test("Subscription: ended by the bridge for a reason that passes (its consumer failed), it subscribes again; for good, it fails", () => {
   const { sub, sent, logs, subscribed, message, retries } = setup({ mode: "group", group: "g" });
   sub.attach();
   subscribed();
