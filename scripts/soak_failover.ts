@@ -375,6 +375,7 @@ async function soak(mode: Mode): Promise<ModeResult> {
     for (let i = 1; i <= CYCLES; i++) {
       await sleep(200 + Math.random() * 600); // land at a random point of a's traffic and of the beat
       const killedAt = performance.now();
+      const killedWall = Date.now();
       await ha.stop("a", "SIGKILL");
       await ha.waitRole("b", "live", FAILOVER_TIMEOUT_MS);
       const bEpoch = (await ha.readyz("b"))!.epoch;
@@ -420,6 +421,11 @@ async function soak(mode: Mode): Promise<ModeResult> {
         `soak:failover ${mode} cycle ${i}/${CYCLES}: failover ${t.failoverMs.toFixed(0)} ms, ` +
           `failback ${t.failbackMs.toFixed(0)} ms (a restart -> live ${t.restartToLiveMs.toFixed(0)} ms), ` +
           `${producer.acks.length} acked`,
+      );
+      console.error(
+        `  kill at ${new Date(killedWall).toISOString()}, first ack from b at ${
+          new Date(killedWall + t.failoverMs).toISOString()
+        }`,
       );
     }
   } catch (e) {

@@ -18,7 +18,7 @@ import { DedupeTable } from "./dedupe/table.ts";
 import { BroadcastHub } from "./hub/hub.ts";
 import { KafkaHealth } from "./kafka/health.ts";
 import { KafkajsCatalog } from "./kafka/kafkajs/catalog.ts";
-import { createKafka, ProducerIdWatch } from "./kafka/kafkajs/client.ts";
+import { createKafka, kafkaClients, ProducerIdWatch } from "./kafka/kafkajs/client.ts";
 import { partitionForKey } from "./kafka/kafkajs/partitioner.ts";
 import { KafkajsProducerLane } from "./kafka/kafkajs/producer_lane.ts";
 import { KafkajsSource } from "./kafka/kafkajs/source.ts";
@@ -113,6 +113,11 @@ export async function runBridge(
             { topic: dedupeTopic, waitedMs },
             "the dedupe log is not read back yet: publishes with seq are refused (retryable) until it is",
           ),
+        onRebuilt: (waitedMs) =>
+          log.info(
+            { topic: dedupeTopic, waitedMs },
+            "the dedupe log is read back to the barrier: publishes with seq are taken",
+          ),
         onUnreadable: (why) => {
           metrics.dedupeLogUnreadable.inc();
           log.warn({ topic: dedupeTopic, why }, "skipped a dedupe log record this version cannot read");
@@ -148,7 +153,11 @@ export async function runBridge(
       metrics.produceRequestRecords.observe(records);
     },
   }, { lanes, catalog, partitionForKey });
-  const source = new KafkajsSource(kafka, config.kafka.consumer, log);
+  const source = new KafkajsSource(
+    kafkaClients(config.kafka, log, kafkaSecurity),
+    config.kafka.consumer,
+    log,
+  );
   const topics = new TopicPolicy(config.topics);
   const hub = config.hub.enabled
     ? new BroadcastHub({ source, catalog, log }, {

@@ -122,3 +122,61 @@ Deno.test("subscribe: two group members split the partitions; broadcast reaches 
     assert.equal(await bridge.stop(), 0);
   }
 });
+
+Deno.test("subscribe: members of one group on one bridge, joining and leaving under a steady stream, never crash each other", async () => {
+  const topic = uniqueTopic("churn");
+  const group = uniqueTopic("g");
+  await createTopics([{ name: topic, partitions: 3 }]);
+  const bridge = await BridgeProcess.start();
+  const [stay, churn, producer] = await Promise.all([bridge.connect(), bridge.connect(), bridge.connect()]);
+  try {
+    const { sub } = await stay.subscribe(topic, { mode: "group", group, credit: 1000 });
+    // The member that stays commits what it gets, as clients do.
+    stay.onFrame = (f) => {
+      if (f.op === "message" && f.sub === sub) {
+        stay.send({
+          op: "commit",
+          id: `c${f.partition}-${f.offset}`,
+          sub,
+          partition: f.partition,
+          offset: f.offset,
+        });
+        stay.send({ op: "credit", sub, n: 1 }); // and grants the credit back
+      }
+    };
+    const sent: string[] = [];
+    let publishing = true;
+    const publishLoop = (async () => {
+      for (let i = 0; publishing; i++) {
+        sent.push(`m${i}`);
+        await producer.publish(topic, `m${i}`, { id: `p${i}` });
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    // Members join and leave while records flow: every join rebalances the group. (kafkajs keeps a
+    // group's committed offsets per client and a joining member clears them: the bridge gives each
+    // consumer a client of its own, src/kafka/kafkajs/client.ts kafkaClients.)
+    for (let round = 0; round < 4; round++) {
+      const joined = await churn.subscribe(topic, { mode: "group", group, credit: 1000 });
+      await new Promise((r) => setTimeout(r, 1500));
+      await churn.request({ op: "unsubscribe", sub: joined.sub });
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    publishing = false;
+    await publishLoop;
+    const failures = [...stay.frames, ...churn.frames].filter((f) =>
+      (f.op === "error" && f.id === undefined) || (f.op === "unsubscribed" && f.reason)
+    );
+    assert.deepEqual(failures, [], "no member's Kafka consumer failed");
+    const until = performance.now() + 30_000;
+    const seen = () => new Set([...values(stay, sub), ...churn.messages().map((m) => String(m.value))]);
+    while (seen().size < sent.length && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const missing = sent.filter((v) => !seen().has(v));
+    assert.deepEqual(missing.slice(0, 10), [], `the group got every record (${missing.length} missing)`);
+  } finally {
+    await Promise.all([stay, churn, producer].map((c) => c.close()));
+    assert.equal(await bridge.stop(), 0);
+  }
+});

@@ -10,7 +10,7 @@ export interface BackoffOptions {
   maxMs?: number;
   /**
    * While a node of the list answers (a backup refusing, a live naming another), a failover is
-   * under way and the new live is moments away: delays stay under this, in ms (default 500).
+   * under way and the new live is moments away: delays stay under this, in ms (default 250).
    */
   answeredMaxMs?: number;
 }
@@ -39,7 +39,7 @@ export class Backoff {
         `backoff.maxMs must be a number at least initialMs (${this.initialMs}), got ${opts.maxMs}`,
       );
     }
-    this.answeredMaxMs = opts.answeredMaxMs ?? Math.min(500, this.maxMs);
+    this.answeredMaxMs = opts.answeredMaxMs ?? Math.min(250, this.maxMs);
     if (!Number.isFinite(this.answeredMaxMs) || this.answeredMaxMs < 0 || this.answeredMaxMs > this.maxMs) {
       throw new RangeError(
         `backoff.answeredMaxMs must be a number from 0 to maxMs (${this.maxMs}), got ${opts.answeredMaxMs}`,

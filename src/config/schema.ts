@@ -321,6 +321,8 @@ export const configSchema = z.object({
       /** Shared directory (local disk, or NFSv4 across hosts). Required in file-lock mode. */
       dir: z.string().min(1).optional(),
       pollMs: ms(500, 50, 60_000),
+      /** How often a backup waiting for the lock checks whether it is free, between polls. */
+      probeMs: ms(50, 10, 60_000),
       verifyMs: ms(2_000, 100, 60_000),
     }).strict().default({}),
     heartbeat: z.object({

@@ -139,7 +139,7 @@ export const SDK_JS: string = [
   "    if (!Number.isFinite(this.maxMs) || this.maxMs < this.initialMs) {",
   "      throw new RangeError(`backoff.maxMs must be a number at least initialMs (${this.initialMs}), got ${opts.maxMs}`);",
   "    }",
-  "    this.answeredMaxMs = opts.answeredMaxMs ?? Math.min(500, this.maxMs);",
+  "    this.answeredMaxMs = opts.answeredMaxMs ?? Math.min(250, this.maxMs);",
   "    if (!Number.isFinite(this.answeredMaxMs) || this.answeredMaxMs < 0 || this.answeredMaxMs > this.maxMs) {",
   "      throw new RangeError(`backoff.answeredMaxMs must be a number from 0 to maxMs (${this.maxMs}), got ${opts.answeredMaxMs}`);",
   "    }",

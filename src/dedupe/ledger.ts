@@ -35,6 +35,8 @@ export interface LedgerOptions {
   /** While the barrier is not read back, onSlowRebuild is told this often. */
   rebuildTimeoutMs: number;
   onSlowRebuild?(waitedMs: number): void;
+  /** The barrier was read back `waitedMs` after it was written: sequenced publishes are taken again. */
+  onRebuilt?(waitedMs: number): void;
   epoch(): number;
   now?: () => number;
   onUnverifiable?(reason: "below_window" | "forgotten"): void;
@@ -232,6 +234,8 @@ export class DedupeLedger {
     if (wasCurrent) this.#skipOwnWrites();
     const nonce = crypto.randomUUID();
     this.#barrier = nonce;
+    // Set before the write too: the follower may read the barrier back before produce() returns.
+    this.#barrierWrittenAt = this.#now();
     await produce([{
       topic,
       partition: 0,
@@ -291,6 +295,7 @@ export class DedupeLedger {
         this.#barrier = undefined;
         clearInterval(this.#rebuildTimer);
         this.#stale = false;
+        this.opts.onRebuilt?.(this.#now() - this.#barrierWrittenAt);
         return;
       case "unreadable":
         return this.opts.onUnreadable?.(r.why);

@@ -74,6 +74,11 @@ export abstract class BaseCoordinator implements Coordinator {
   /** Runs beside the stall watch, whatever the tick is waiting for. */
   protected onWatch(_now: number): void {}
 
+  /** How long the loop sleeps before the next tick (a coordinator may poll faster at times). */
+  protected nextTickMs(): number {
+    return this.tickMs;
+  }
+
   /** Whether a promote or demote is under way: no new decision until it ends. */
   protected get transitioning(): boolean {
     return this.#transition !== undefined || this.ha.busy;
@@ -140,7 +145,7 @@ export abstract class BaseCoordinator implements Coordinator {
           this.log.error({ err: e }, "HA coordinator tick failed");
         }
         if (this.ha.isLive && !signal.aborted && !this.transitioning) this.#renewProducer(now);
-        await sleep(this.tickMs, signal);
+        await sleep(this.nextTickMs(), signal);
       }
     } finally {
       clearInterval(this.#watch);

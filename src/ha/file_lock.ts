@@ -8,8 +8,10 @@
  *   sequence number it bumps every poll; a node whose sequence stops moving for
  *   three polls is considered gone (no wall clocks are compared).
  *
- * The backup tries the lock every pollMs; the live re-reads state.json every
- * verifyMs and steps down if it no longer names it. On NFS use v4 only: v3 locks
+ * The backup tries the lock every pollMs; while the live holds it, the backup also checks
+ * every probeMs whether it is free (open, try, close: nothing written), and polls at once
+ * when it is, so a crash is taken over within probeMs rather than pollMs. The live re-reads
+ * state.json every verifyMs and steps down if it no longer names it. On NFS use v4 only: v3 locks
  * (NLM) can be lost silently, which the state-file check narrows but cannot close.
  */
 import type { Config } from "../config/schema.ts";
@@ -43,6 +45,10 @@ export class FileLockCoordinator extends BaseCoordinator {
   /** When the live last confirmed its claim (the lock and the state file). */
   #verifiedAt = 0;
   #cooldownUntil = 0;
+  /** A backup that would take the lock were it free: it probes the lock between polls. */
+  #waitingForLock = false;
+  /** When the last full poll ran (monotonic). */
+  #polledAt = -Infinity;
 
   constructor(cfg: Config["ha"], ha: HaNode, kafka: KafkaStatus, log: Logger) {
     super(ha, kafka, cfg, log.child({ coordinator: "file-lock" }), cfg.fileLock.pollMs);
@@ -104,6 +110,19 @@ export class FileLockCoordinator extends BaseCoordinator {
     this.#lock = undefined;
   }
 
+  protected override nextTickMs(): number {
+    return this.#waitingForLock
+      ? Math.min(this.#cfg.fileLock.probeMs, this.#cfg.fileLock.pollMs)
+      : this.tickMs;
+  }
+
+  /** Whether the lock is free now: taken and let go at once (a full poll decides whether to keep it). */
+  async #lockFree(): Promise<boolean> {
+    if (!(await this.#tryLock())) return false;
+    this.#release();
+    return true;
+  }
+
   protected stallLimitMs(): number {
     return this.#cfg.fileLock.verifyMs;
   }
@@ -163,6 +182,16 @@ export class FileLockCoordinator extends BaseCoordinator {
   }
 
   protected async tick(now: number): Promise<void> {
+    const waiting = this.#waitingForLock;
+    this.#waitingForLock = false;
+    // Between polls, a waiting backup only probes the lock; a free one calls for a poll now.
+    if (waiting && now - this.#polledAt < this.#cfg.fileLock.pollMs && this.ha.role() === "backup") {
+      if (!this.transitioning && !(await this.#lockFree())) {
+        this.#waitingForLock = true;
+        return;
+      }
+    }
+    this.#polledAt = now;
     const role = this.ha.role();
     // A live that stepped down outside this loop (fenced by Kafka) must not keep the lock; one
     // still draining keeps it, so that no backup activates before it let go (break before make).
@@ -170,7 +199,13 @@ export class FileLockCoordinator extends BaseCoordinator {
     const self = await this.#publishSelf(now);
     const others = await this.#readOthers(now);
     if (this.transitioning) return;
-    if (role === "init") return this.ha.announceBackup(`shared dir ${this.#dir}`);
+    if (role === "init") {
+      this.ha.announceBackup(`shared dir ${this.#dir}`);
+      // A live holds the lock: probe it from now on, so that its death is noticed within probeMs
+      // rather than after this node's first poll as a backup (the poll still decides).
+      this.#waitingForLock = !(await this.#lockFree());
+      return;
+    }
 
     if (role === "live") {
       if (now - this.#lastVerify >= this.#cfg.fileLock.verifyMs) {
@@ -207,10 +242,16 @@ export class FileLockCoordinator extends BaseCoordinator {
     this.ha.liveHint = state?.status === "live" ? state.url : undefined;
     // A live stopped without failover ("paused") keeps its claim until it returns itself.
     if (state?.status === "paused" && state.node !== this.ha.node) return;
+    // The cooldown after a handover lets the chosen backup take the lock first: once the state
+    // file names another node, it has (it writes the file only while holding the lock).
+    if (state && state.node !== this.ha.node) this.#cooldownUntil = 0;
     if (now < this.#cooldownUntil || !self.kafkaUp) return;
     // Defer to a better backup that is also waiting, so the original live wins a free lock.
     if (!isBestCandidate(self, others)) return;
-    if (!(await this.#tryLock())) return;
+    if (!(await this.#tryLock())) {
+      this.#waitingForLock = true;
+      return;
+    }
     // Claimed under the old epoch until Kafka gives this activation its own.
     await writeJsonAtomic(this.#statePath, {
       epoch: state?.epoch ?? 0,
@@ -230,6 +271,9 @@ export class FileLockCoordinator extends BaseCoordinator {
         url: self.url,
       });
       this.#lastVerify = this.#verifiedAt = performance.now();
+      // Said at once, not at the next poll: a status file that still reads "backup" (written
+      // before the lock was taken) would make a backup defer to this node, were it to die now.
+      await this.#publishSelf(this.#verifiedAt);
     });
   }
 

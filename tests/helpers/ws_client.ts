@@ -7,6 +7,8 @@ export type Frame = Record<string, any>;
 
 export class TestClient {
   readonly frames: Frame[] = [];
+  /** Told every frame as it arrives (e.g. to commit each message). */
+  onFrame?: (f: Frame) => void;
   readonly closed: Promise<CloseEvent>;
   #waiters: { pred: (f: Frame) => boolean; resolve(f: Frame): void; reject(e: Error): void }[] = [];
   #seq = 0;
@@ -24,6 +26,7 @@ export class TestClient {
     ws.addEventListener("message", (e) => {
       const f = JSON.parse(e.data as string) as Frame;
       this.frames.push(f);
+      this.onFrame?.(f);
       this.#waiters = this.#waiters.filter((w) => {
         if (!w.pred(f)) return true;
         w.resolve(f);

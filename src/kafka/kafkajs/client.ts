@@ -4,6 +4,7 @@ import { Kafka, logLevel as KafkaLogLevel, type SASLOptions } from "kafkajs";
 import type { Config } from "../../config/schema.ts";
 import type { Logger } from "../../observability/logger.ts";
 import type { KafkaSasl, KafkaSecurity } from "../security.ts";
+import { installEosRetryShim } from "./eos_retry_shim.ts";
 import { installVarintShim } from "./varint_shim.ts";
 
 /**
@@ -61,6 +62,22 @@ export function createKafka(
   security: KafkaSecurity = {},
   producerIds?: ProducerIdWatch,
 ): Kafka {
+  return kafkaClients(config, log, security, producerIds)();
+}
+
+/**
+ * Makes kafkajs clients that share one configuration (checked, and warned about, once). A client
+ * of its own per group consumer: kafkajs keeps the committed offsets of a group in one map per
+ * client, shared by every consumer made from it, and a consumer that joins clears its group's
+ * entry for all of them; two members of one group on one client (two browsers in the same group,
+ * or a member still leaving while its successor joins) then crash each other.
+ */
+export function kafkaClients(
+  config: Config["kafka"],
+  log: Logger,
+  security: KafkaSecurity = {},
+  producerIds?: ProducerIdWatch,
+): () => Kafka {
   quietKnownWarnings(log);
   if (process.env.KAFKAJS_LOG_LEVEL !== undefined) {
     // kafkajs pins every logger to it, which would hide the InitProducerId line that gives each
@@ -74,33 +91,37 @@ export function createKafka(
   if (!installVarintShim()) {
     log.warn("kafkajs is not the version the varint shim was written for; encoding as shipped");
   }
+  if (!installEosRetryShim()) {
+    log.warn("kafkajs is not the version the transaction retry shim was written for; retrying as shipped");
+  }
   const kafkaLog = log.child({ component: "kafkajs" });
   if (security.sasl?.mechanism === "plain" && !security.tls) {
     log.warn("kafka.sasl.mechanism is plain without kafka.tls: the password crosses the network in clear");
   }
-  return new Kafka({
-    clientId: config.clientId,
-    brokers: config.brokers,
-    connectionTimeout: config.connectionTimeoutMs,
-    requestTimeout: config.requestTimeoutMs,
-    // kafkajs hands `ssl` to tls.connect; the host name is checked against the broker's certificate.
-    ssl: security.tls ? { ...security.tls } : undefined,
-    sasl: saslOptions(security.sasl),
-    // Short backoff so that service resumes within about a second of Kafka returning.
-    retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 5 },
-    // A watch raises this client's level to debug only while an activation runs (the lane's
-    // activate(), one lane per such client): debug on every request costs about 5-10% CPU.
-    logLevel: KafkaLogLevel.WARN,
-    logCreator: () => ({ level, log: entry }) => {
-      const { message, ...rest } = entry;
-      if (level > KafkaLogLevel.WARN) { // only reaches here with a watch
-        producerIds?.observe(message, rest);
-        return;
-      }
-      delete (rest as Record<string, unknown>).timestamp;
-      // kafkajs logs every failed request at ERROR; the bridge reports outages itself, so keep these at debug/warn.
-      if (level <= KafkaLogLevel.ERROR) kafkaLog.warn(rest, message);
-      else kafkaLog.debug(rest, message);
-    },
-  });
+  return () =>
+    new Kafka({
+      clientId: config.clientId,
+      brokers: config.brokers,
+      connectionTimeout: config.connectionTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      // kafkajs hands `ssl` to tls.connect; the host name is checked against the broker's certificate.
+      ssl: security.tls ? { ...security.tls } : undefined,
+      sasl: saslOptions(security.sasl),
+      // Short backoff so that service resumes within about a second of Kafka returning.
+      retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 5 },
+      // A watch raises this client's level to debug only while an activation runs (the lane's
+      // activate(), one lane per such client): debug on every request costs about 5-10% CPU.
+      logLevel: KafkaLogLevel.WARN,
+      logCreator: () => ({ level, log: entry }) => {
+        const { message, ...rest } = entry;
+        if (level > KafkaLogLevel.WARN) { // only reaches here with a watch
+          producerIds?.observe(message, rest);
+          return;
+        }
+        delete (rest as Record<string, unknown>).timestamp;
+        // kafkajs logs every failed request at ERROR; the bridge reports outages itself, so keep these at debug/warn.
+        if (level <= KafkaLogLevel.ERROR) kafkaLog.warn(rest, message);
+        else kafkaLog.debug(rest, message);
+      },
+    });
 }

@@ -30,13 +30,14 @@ function headersOf(h: Record<string, unknown> | undefined): Record<string, strin
 
 export class KafkajsSource implements KafkaSource {
   constructor(
-    readonly kafka: Kafka,
+    /** A kafkajs client per consumer (see kafkaClients: a group's offsets are kept per client). */
+    readonly newClient: () => Kafka,
     readonly config: Config["kafka"]["consumer"],
     readonly log: Logger,
   ) {}
 
   async open(opts: SourceOptions, deliver: DeliverFn, events: SourceEvents = {}): Promise<SourceHandle> {
-    const consumer = this.kafka.consumer({
+    const consumer = this.newClient().consumer({
       groupId: opts.groupId,
       sessionTimeout: this.config.sessionTimeoutMs,
       heartbeatInterval: this.config.heartbeatIntervalMs,

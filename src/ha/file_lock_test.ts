@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { configSchema } from "../config/schema.ts";
+import { createLogger } from "../observability/logger.ts";
+import { BridgeMetrics } from "../observability/metrics.ts";
+import { FileLockCoordinator } from "./file_lock.ts";
+import { HaNode } from "./node.ts";
+
+/** A file-lock node whose Kafka side always succeeds; its ticks are run by the test, not a loop. */
+async function fileLockNode(dir: string, name: string, priority: number) {
+  const cfg = configSchema.parse({ ha: { mode: "file-lock", fileLock: { dir } } }).ha;
+  let epochs = 10;
+  const node = new HaNode(
+    name,
+    priority,
+    `ws://${name}.test/ws`,
+    "lock",
+    {
+      activate: () => Promise.resolve(++epochs),
+      drain: () => Promise.resolve(),
+      deactivate: () => Promise.resolve(),
+      abandon: () => [],
+      dropProducer: () => {},
+      isActive: () => true,
+    },
+    new BridgeMetrics(),
+    createLogger("silent", name),
+  );
+  const coordinator = new FileLockCoordinator(cfg, node, { up: true }, createLogger("silent", name));
+  await coordinator.start();
+  const inside = coordinator as unknown as {
+    tick(now: number): Promise<void>;
+    nextTickMs(): number;
+    onShutdown(): Promise<void>;
+  };
+  return {
+    cfg,
+    node,
+    tick: (now: number) => inside.tick(now),
+    nextTickMs: () => inside.nextTickMs(),
+    /** Steps down and lets go of the lock, as the end of run() does. */
+    shutdown: () => inside.onShutdown(),
+    /** Runs ticks (1 ms apart, within one poll) until the node has `role`. */
+    async until(role: string, from: number) {
+      for (let i = 0; i < 200 && node.role() !== role; i++) {
+        await inside.tick(from + i);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      assert.equal(node.role(), role);
+    },
+  };
+}
+
+/** Another process's hold on the lock: flock conflicts between two opens, even in one process. */
+async function holdLock(dir: string): Promise<Deno.FsFile> {
+  const f = await Deno.open(`${dir}/live.lock`, { read: true, write: true, create: true });
+  if (await f.tryLock(true)) return f;
+  f.close();
+  throw new Error("the lock is held");
+}
+
+const readJson = async (path: string) => JSON.parse(await Deno.readTextFile(path));
+
+/** Waits (briefly) until the JSON file at `path` has `field` = `value`: transitions finish beside the ticks. */
+async function fileSays(path: string, field: string, value: unknown): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await readJson(path).catch(() => ({})))[field] === value) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  assert.equal((await readJson(path))[field], value, `${path}: ${field}`);
+}
+
+const nodeFile = (node: string, role: string, seq: number) =>
+  JSON.stringify({
+    node,
+    priority: 200,
+    role,
+    epoch: 11,
+    kafkaUp: true,
+    readyForMs: 60_000,
+    url: `ws://${node}.test/ws`,
+    seq,
+  });
+
+Deno.test("file-lock: a waiting backup probes the lock between polls, writing nothing, and takes it once free", async () => {
+  const dir = await Deno.makeTempDir();
+  const held = await holdLock(dir); // the live, a
+  await Deno.writeTextFile(`${dir}/state.json`, JSON.stringify({ epoch: 10, node: "a", status: "live" }));
+  const b = await fileLockNode(dir, "b", 100);
+  const t0 = performance.now();
+  await b.tick(t0); // init -> backup
+  assert.equal(b.node.role(), "backup");
+  assert.equal(b.nextTickMs(), b.cfg.fileLock.probeMs, "a live holds the lock: probed from the start");
+  await b.tick(t0 + b.cfg.fileLock.pollMs); // a full poll: the lock is held
+  assert.equal(b.nextTickMs(), b.cfg.fileLock.probeMs, "a backup that would take the lock probes it");
+  const seq = (await readJson(`${dir}/node-b.json`)).seq;
+  await b.tick(t0 + b.cfg.fileLock.pollMs + 1); // within the poll interval: a probe only
+  assert.equal((await readJson(`${dir}/node-b.json`)).seq, seq, "a probe writes no status");
+  assert.equal(b.node.role(), "backup");
+
+  held.close(); // a dies: the kernel lets go of its lock
+  await b.until("live", t0 + b.cfg.fileLock.pollMs + 2); // within the interval: the probe found it free
+  await fileSays(`${dir}/state.json`, "node", "b");
+  await fileSays(`${dir}/node-b.json`, "role", "live"); // at once, not at the next poll
+  await b.shutdown();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("file-lock: after handing over, the cooldown ends once the state file names the new live", async () => {
+  const dir = await Deno.makeTempDir();
+  const b = await fileLockNode(dir, "b", 100);
+  const t0 = performance.now();
+  await b.tick(t0);
+  await b.until("live", t0 + 1);
+  await fileSays(`${dir}/state.json`, "status", "live");
+  // a returns with the higher priority, a healthy backup for longer than the failback hold-down.
+  await Deno.writeTextFile(`${dir}/node-a.json`, nodeFile("a", "backup", 1));
+  await b.until("backup", t0 + 300); // failback: b hands over and lets go of the lock
+  assert.equal((await readJson(`${dir}/state.json`)).status, "failing-back");
+
+  // a takes the lock and says so, in the state file and its own.
+  let held: Deno.FsFile | undefined;
+  for (let i = 0; i < 200 && !held; i++) held = await holdLock(dir).catch(() => undefined);
+  await Deno.writeTextFile(`${dir}/state.json`, JSON.stringify({ epoch: 12, node: "a", status: "live" }));
+  await Deno.writeTextFile(`${dir}/node-a.json`, nodeFile("a", "live", 2));
+  await b.tick(t0 + 600); // a full poll (past the interval), well inside the 4-poll cooldown
+  assert.equal(b.nextTickMs(), b.cfg.fileLock.probeMs, "b waits for the lock again, probing it");
+
+  held!.close(); // a dies
+  await b.until("live", t0 + 601);
+  await fileSays(`${dir}/state.json`, "node", "b");
+  await fileSays(`${dir}/node-b.json`, "role", "live");
+  await b.shutdown();
+  await Deno.remove(dir, { recursive: true });
+});
