@@ -331,7 +331,7 @@ export class HeartbeatCoordinator extends BaseCoordinator {
     const kafkaLive = this.kafkaMarks?.marks.activeLive(
       now,
       3 * deadIntervalMs,
-      new Set(peers.map((p) => p.node)),
+      (node) => this.#peers.get(node)?.lastSeen,
     );
     if (kafkaLive) {
       if (this.#heldBackFor !== `${kafkaLive.node}@${kafkaLive.epoch}`) {

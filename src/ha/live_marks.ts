@@ -47,18 +47,22 @@ export class LiveMarks {
   }
 
   /**
-   * Another node whose marks advanced within the last `maxAgeMs`: a live serving now. Nodes in
-   * `heard` are left out: their heartbeats say what they are (a live that hands back stops
-   * marking, and its last marks must not hold up the failback).
+   * Another node whose marks advanced within the last `maxAgeMs`: a live serving now. `lastHeard`
+   * says when this node last heard a node's heartbeat: marks read before that are left out. A live
+   * marks only while it hears no peer, so marks from before this node heard it are history (the
+   * live was alone, and stopped marking once it heard this node); only marks that advance after its
+   * heartbeats stopped coming say it serves on, cut off. A node heard now is judged by its beats.
    */
   activeLive(
     now: number,
     maxAgeMs: number,
-    heard: ReadonlySet<string> = new Set(),
+    lastHeard: (node: string) => number | undefined = () => undefined,
   ): { node: string; epoch: number } | undefined {
     let best: { node: string; epoch: number } | undefined;
     for (const [node, s] of this.#seen) {
-      if (heard.has(node) || s.advancedAt === undefined || now - s.advancedAt > maxAgeMs) continue;
+      if (s.advancedAt === undefined || now - s.advancedAt > maxAgeMs) continue;
+      const heard = lastHeard(node);
+      if (heard !== undefined && s.advancedAt <= heard) continue;
       if (!best || s.epoch > best.epoch) best = { node, epoch: s.epoch };
     }
     return best;

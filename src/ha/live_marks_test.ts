@@ -34,12 +34,16 @@ Deno.test("live marks: with several writers the highest epoch is named", () => {
   assert.deepEqual(marks.activeLive(20, 100), { node: "c", epoch: 6 });
 });
 
-Deno.test("live marks: a node heard over heartbeats is judged by them, not by its marks", () => {
+Deno.test("live marks: only marks read after a node's heartbeats stopped count (before, it was alone, not cut off)", () => {
   const marks = new LiveMarks("a");
   marks.observe("b", 5, 1, 0);
-  marks.observe("b", 5, 2, 10);
-  assert.deepEqual(marks.activeLive(20, 100), { node: "b", epoch: 5 });
-  assert.equal(marks.activeLive(20, 100, new Set(["b"])), undefined);
+  marks.observe("b", 5, 2, 10); // b marked while it heard nobody (a was down)
+  assert.deepEqual(marks.activeLive(20, 1_000), { node: "b", epoch: 5 });
+  const lastHeard = 500; // then a came back and heard b until b was killed, at about 500
+  assert.equal(marks.activeLive(600, 1_000, () => lastHeard), undefined, "b is dead, not cut off: take over");
+  marks.observe("b", 5, 3, 700); // b marks again after its beats stopped coming: cut off, serving
+  assert.deepEqual(marks.activeLive(750, 1_000, () => lastHeard), { node: "b", epoch: 5 });
+  assert.equal(marks.activeLive(750, 1_000, () => 740), undefined, "heard since: its beats say what it is");
 });
 
 Deno.test("live marks: a replayed tail of old marks (a restarted reader) proves nothing, however it advances", () => {
