@@ -419,9 +419,13 @@ export class BatchingSink implements KafkaSink {
       });
     } catch (e) {
       const failure = asFailure(e, true);
-      // The commit's answer; the client may commit again. About Kafka, the sink reacts below.
+      // The commit's answer; the client may commit again.
       for (const o of offsets) for (const w of o.waiters) w.reject(failure);
-      if (request.length === 0 && !isAboutKafka(failure)) return;
+      // A transaction of offsets alone puts no record in doubt, and the lane aborted it (had the
+      // abort failed, the next request fails and is handled then): only a fencing moves the sink.
+      // Anything else (CONCURRENT_TRANSACTIONS while the last commit's markers are written, a
+      // timeout) taking the id again would cost an InitProducerId and a dedupe barrier each time.
+      if (request.length === 0 && failure.kind !== "fenced") return;
       return await this.#failed(lane, request, failure);
     }
     for (const o of offsets) for (const w of o.waiters) w.resolve();

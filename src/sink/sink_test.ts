@@ -603,6 +603,16 @@ Deno.test("sink (HA): a refused group offset answers only its commits; a fenced 
   assert.ok((await track(sink.send(rec("still fine")))).ok, "records are untouched");
   assert.equal(sink.active, true);
 
+  lanes[0].refuse = (batches) =>
+    batches.length === 0
+      ? new KafkaFailure("timeout", "Kafka did not confirm the write (CONCURRENT_TRANSACTIONS)")
+      : undefined;
+  const activations = lanes[0].activations;
+  assert.equal(await sink.commitOffset({ ...off, next: "6" }).catch((e: KafkaFailure) => e.kind), "timeout");
+  assert.equal(sink.active, true, "an offsets-only transaction that failed puts no record in doubt");
+  assert.ok((await track(sink.send(rec("and on")))).ok);
+  assert.equal(lanes[0].activations, activations, "no fresh producer epoch for it");
+
   lanes[0].refuse = () => new KafkaFailure("fenced", "a newer live holds the pair's transactional id");
   const fenced = await sink.commitOffset({ ...off, next: "8" }).catch((e: KafkaFailure) => e.kind);
   assert.equal(fenced, "fenced", "a zombie's commit fails like its writes");
