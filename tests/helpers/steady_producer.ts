@@ -67,6 +67,12 @@ export class SteadyProducer {
     );
   }
 
+  /** Whether a first write (not a duplicate ack) came at `epoch` or a later one. */
+  ackedSince(epoch: number): boolean {
+    for (const e of this.epochs) if (e >= epoch) return true;
+    return false;
+  }
+
   /**
    * The first ack at `epoch` or later that came at or after `since` (a `performance.now()` time, or a
    * wall-clock one with `wall`). A duplicate ack carries its first write's (older) epoch, so it does
