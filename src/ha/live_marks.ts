@@ -22,6 +22,8 @@ interface Seen {
   seq: number;
   /** When a mark from this node was last read that advanced past the one before it. */
   advancedAt?: number;
+  /** The time between the last two advances read: how often this writer's marks arrive here. */
+  gapMs?: number;
 }
 
 export class LiveMarks {
@@ -43,7 +45,9 @@ export class LiveMarks {
       return;
     }
     const advanced = epoch > prev.epoch || (epoch === prev.epoch && seq > prev.seq);
-    if (advanced) this.#seen.set(node, { epoch, seq, advancedAt: now });
+    if (!advanced) return;
+    const gapMs = prev.advancedAt === undefined ? undefined : now - prev.advancedAt;
+    this.#seen.set(node, { epoch, seq, advancedAt: now, gapMs });
   }
 
   /**
@@ -52,6 +56,12 @@ export class LiveMarks {
    * marks only while it hears no peer, so marks from before this node heard it are history (the
    * live was alone, and stopped marking once it heard this node); only marks that advance after its
    * heartbeats stopped coming say it serves on, cut off. A node heard now is judged by its beats.
+   *
+   * A live behind a slow Kafka link writes (and this node reads) its marks further apart than its
+   * heartbeat interval; a fixed `maxAgeMs` would then read a live that still serves as gone between
+   * two of its marks, and fence it. So the window stretches to twice the gap last seen between a
+   * writer's marks, never beyond OLD_MARK_MS (a live whose marks come rarer than that is not
+   * distinguishable from a dead one).
    */
   activeLive(
     now: number,
@@ -60,7 +70,9 @@ export class LiveMarks {
   ): { node: string; epoch: number } | undefined {
     let best: { node: string; epoch: number } | undefined;
     for (const [node, s] of this.#seen) {
-      if (s.advancedAt === undefined || now - s.advancedAt > maxAgeMs) continue;
+      if (s.advancedAt === undefined) continue;
+      const windowMs = Math.min(Math.max(maxAgeMs, 2 * (s.gapMs ?? 0)), OLD_MARK_MS);
+      if (now - s.advancedAt > windowMs) continue;
       const heard = lastHeard(node);
       if (heard !== undefined && s.advancedAt <= heard) continue;
       if (!best || s.epoch > best.epoch) best = { node, epoch: s.epoch };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LiveMarks } from "./live_marks.ts";
+import { LiveMarks, OLD_MARK_MS } from "./live_marks.ts";
 
 Deno.test("live marks: the first mark read proves nothing (it may be old); one that advances does", () => {
   const marks = new LiveMarks("a");
@@ -52,4 +52,23 @@ Deno.test("live marks: a replayed tail of old marks (a restarted reader) proves 
   assert.equal(marks.activeLive(50, 2_000), undefined);
   marks.observe("b", 7, 41, 60, 100); // and now a fresh one
   assert.deepEqual(marks.activeLive(60, 2_000), { node: "b", epoch: 7 });
+});
+
+Deno.test("live marks: marks that arrive further apart (a slow Kafka link) stretch the window, up to OLD_MARK_MS", () => {
+  const marks = new LiveMarks("a");
+  marks.observe("b", 3, 1, 0); // baseline
+  marks.observe("b", 3, 2, 1_000);
+  marks.observe("b", 3, 3, 4_000); // the live's marks now take 3 s to arrive
+  assert.deepEqual(
+    marks.activeLive(6_500, 750),
+    { node: "b", epoch: 3 },
+    "2.5 s after a 3 s gap: still serving",
+  );
+  assert.equal(marks.activeLive(10_001, 750), undefined, "past twice the gap: gone");
+  marks.observe("b", 3, 4, 34_000); // 30 s apart: no different from a dead live
+  assert.deepEqual(marks.activeLive(44_000, 750), { node: "b", epoch: 3 });
+  assert.equal(marks.activeLive(44_001, 750), undefined, `capped at ${OLD_MARK_MS} ms`);
+  marks.observe("b", 3, 5, 44_100);
+  marks.observe("b", 3, 6, 44_350); // back to the usual pace: the usual window
+  assert.equal(marks.activeLive(45_101, 750), undefined);
 });
