@@ -14,8 +14,9 @@ import type { BridgeProcess } from "../tests/helpers/bridge.ts";
 import { HaCluster } from "../tests/helpers/ha.ts";
 import { brokers, createTopics, uniqueTopic } from "../tests/helpers/kafka.ts";
 import { kcatRead, type KcatRecord } from "../tests/helpers/kcat.ts";
-import { mixedValue, type Sent, SteadyProducer } from "../tests/helpers/steady_producer.ts";
-import { until } from "../tests/helpers/wait.ts";
+import { mixedValue, SteadyProducer } from "../tests/helpers/steady_producer.ts";
+import { until, within } from "../tests/helpers/wait.ts";
+import { checkConsumer, checkKafka, positionOf } from "./soak_checks.ts";
 import { percentile } from "./stats.ts";
 
 const MODES = ["heartbeat", "file-lock"] as const;
@@ -109,18 +110,6 @@ const OUTBOX_HIGH_WATER = 5000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** True if a TCP connection to one of the brokers opens within 5 s. */
 async function brokerReachable(list: string): Promise<boolean> {
   for (const address of list.split(",")) {
@@ -138,13 +127,6 @@ async function brokerReachable(list: string): Promise<boolean> {
 
 /** Record n's value: `soak<n>:` padded to ~1 KB for every fourth record, to 100 B for the others. */
 const valueOf = (n: number) => mixedValue("soak", n);
-
-/** The seq of a record published with one: the last part of its eb-message-id (clientId:instance:seq). */
-function seqOf(r: KcatRecord): string | undefined {
-  return r.headers["eb-message-id"]?.split(":").at(-1);
-}
-
-const positionOf = (p: { partition: number; offset: string | number }) => `${p.partition}/${p.offset}`;
 
 /**
  * A group consumer that commits each message as it is handled, without waiting for the answer before
@@ -251,71 +233,6 @@ interface ModeResult {
   commitsUnanswered: number;
   heldBack: number;
   logFile?: string;
-}
-
-/** What Kafka holds, checked against the acks: lost, duplicated, and stale-epoch records. */
-function checkKafka(records: KcatRecord[], sent: Sent[], clientId: string) {
-  const byPosition = new Map(records.map((r) => [positionOf(r), r]));
-  const lost: string[] = [];
-  const named = new Set<string>();
-  for (const s of sent) {
-    if (!s.ack) continue;
-    const at = positionOf(s.ack);
-    named.add(at);
-    const r = byPosition.get(at);
-    const why = !r
-      ? "no record there"
-      : r.payload !== s.value
-      ? `another record there (${(r.payload ?? "").split(":")[0]})`
-      : r.headers["eb-client-id"] !== clientId || seqOf(r) !== String(s.ack.seq)
-      ? `its headers name ${r.headers["eb-message-id"]}`
-      : undefined;
-    if (why) {
-      lost.push(
-        `soak${s.n} (seq ${s.ack.seq}) acked at ${at}${s.ack.duplicate ? " (duplicate)" : ""}: ${why}`,
-      );
-    }
-  }
-  const copies = new Map<string, KcatRecord[]>();
-  for (const r of records) {
-    const key = `${r.headers["eb-client-id"]} seq ${seqOf(r)}`;
-    copies.set(key, [...(copies.get(key) ?? []), r]);
-  }
-  const duplicates = [...copies].flatMap(([key, rs]) =>
-    rs.slice(1).map((r) => `${key} at ${positionOf(r)}, first at ${positionOf(rs[0])}`)
-  );
-  // A write at an epoch lower than one already in the partition (offset order) came from a live
-  // that a newer one had replaced: a zombie's write that fencing should have stopped.
-  const stale: string[] = [];
-  const highest = new Map<number, { epoch: number; at: string; node?: string }>();
-  for (const r of [...records].sort((x, y) => x.partition - y.partition || x.offset - y.offset)) {
-    const epoch = Number(r.headers["eb-epoch"]);
-    if (!Number.isFinite(epoch)) {
-      stale.push(`${positionOf(r)} has no eb-epoch header`);
-      continue;
-    }
-    const top = highest.get(r.partition);
-    if (top && epoch < top.epoch) {
-      stale.push(
-        `${positionOf(r)} epoch ${epoch} (node ${
-          r.headers["eb-node"]
-        }) after epoch ${top.epoch} at ${top.at} (node ${top.node})`,
-      );
-    } else if (!top || epoch > top.epoch) {
-      highest.set(r.partition, { epoch, at: positionOf(r), node: r.headers["eb-node"] });
-    }
-  }
-  const unacked = records.filter((r) => !named.has(positionOf(r))).length;
-  return { lost, duplicates, stale, unacked };
-}
-
-/** What the group consumer got, checked against the acks. */
-function checkConsumer(c: CommittingConsumer, sent: Sent[]) {
-  const acked = new Set(sent.filter((s) => s.ack).map((s) => positionOf(s.ack!)));
-  const missed = [...acked].filter((at) => !c.positions.has(at));
-  const twice = [...c.positions].filter(([, n]) => n > 1).map(([at, n]) => `${at} x${n}`);
-  const unknown = [...c.positions.keys()].filter((at) => !acked.has(at)).length;
-  return { missed, twice, unknown };
 }
 
 /** The cluster running now, so that Ctrl-C does not leave bridge processes behind. */
@@ -448,7 +365,7 @@ async function soak(mode: Mode): Promise<ModeResult> {
         () => [...ackedPositions].every((at) => c.positions.has(at)) || c.error !== undefined,
         CONSUMER_TIMEOUT_MS,
       ).catch(() => {}); // checkConsumer counts what is missing
-      consumerChecks = checkConsumer(c, producer.sent);
+      consumerChecks = checkConsumer(c.positions, producer.sent);
       await within(Promise.all(c.commits), DRAIN_TIMEOUT_MS, "every commit answered").catch(note);
       await within(c.sub.close(), 10_000, "the subscription to close (commits confirmed, unsubscribed)")
         .catch(note);

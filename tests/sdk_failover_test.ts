@@ -12,7 +12,7 @@ import { HaCluster } from "./helpers/ha.ts";
 import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
 import { kcatRead, type KcatRecord } from "./helpers/kcat.ts";
 import { mixedValue, type Sent, SteadyProducer } from "./helpers/steady_producer.ts";
-import { until } from "./helpers/wait.ts";
+import { until, within } from "./helpers/wait.ts";
 
 /** The seq of a record published with one: the last part of its eb-message-id (clientId:instance:seq). */
 function seqOf(r: { headers: Record<string, string> }): string | undefined {
@@ -37,18 +37,6 @@ const valueOf = (n: number) => mixedValue("m", n);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secs = (from: number, to: number) => ((to - from) / 1000).toFixed(1);
-
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Every bridge process the test started (a restarted node is a new process), for the failure report. */
 class BridgeLogs {
