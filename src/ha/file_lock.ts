@@ -105,9 +105,27 @@ export class FileLockCoordinator extends BaseCoordinator {
     return false;
   }
 
-  #release(): void {
-    this.#lock?.close(); // closing the descriptor drops the lock
+  /**
+   * Lets go of the lock. FsFile.close() is synchronous, and on NFS closing a locked descriptor
+   * sends the unlock (and flushes what the last verify wrote) to the server: on a hard mount
+   * whose server is gone it would block the event loop, and with it the beats and the stall
+   * watch. So the unlock runs first on Deno's blocking pool, and the descriptor is closed once
+   * it returned: a hung server keeps one descriptor open until it answers, never the process.
+   * Callers that take the lock again next await this (an open descriptor still holds it).
+   */
+  #release(): Promise<void> {
+    const lock = this.#lock;
     this.#lock = undefined;
+    if (!lock) return Promise.resolve();
+    return lock.unlock().then(
+      () => lock.close(),
+      (e) => {
+        this.log.warn({ ha: true, err: (e as Error).message }, "unlocking the lock file failed; closing it");
+        try {
+          lock.close(); // the kernel drops the lock with the descriptor
+        } catch { /* already closed */ }
+      },
+    );
   }
 
   protected override nextTickMs(): number {
@@ -119,7 +137,7 @@ export class FileLockCoordinator extends BaseCoordinator {
   /** Whether the lock is free now: taken and let go at once (a full poll decides whether to keep it). */
   async #lockFree(): Promise<boolean> {
     if (!(await this.#tryLock())) return false;
-    this.#release();
+    await this.#release();
     return true;
   }
 
@@ -142,7 +160,7 @@ export class FileLockCoordinator extends BaseCoordinator {
         return;
       }
       await this.ha.demote(`${lost}: lock lost`);
-      this.#release();
+      await this.#release();
     });
   }
 
@@ -195,7 +213,9 @@ export class FileLockCoordinator extends BaseCoordinator {
     const role = this.ha.role();
     // A live that stepped down outside this loop (fenced by Kafka) must not keep the lock; one
     // still draining keeps it, so that no backup activates before it let go (break before make).
-    if (this.#lock && !this.transitioning && (role === "backup" || role === "stopped")) this.#release();
+    if (this.#lock && !this.transitioning && (role === "backup" || role === "stopped")) {
+      await this.#release();
+    }
     const self = await this.#publishSelf(now);
     const others = await this.#readOthers(now);
     if (this.transitioning) return;
@@ -230,7 +250,7 @@ export class FileLockCoordinator extends BaseCoordinator {
           url: self.url,
         });
         this.begin(this.ha.demote(handover.reason), () => {
-          this.#release();
+          void this.#release();
           // Let the chosen backup take the lock before this node competes again.
           this.#cooldownUntil = performance.now() + 4 * this.#cfg.fileLock.pollMs;
         });
@@ -329,7 +349,13 @@ export class FileLockCoordinator extends BaseCoordinator {
       this.opts.failoverOnShutdown ? "shutdown" : "shutdown (failover on shutdown is off: backups wait)",
       "stopped",
     );
-    this.#release();
+    // Bounded: the process exits next, and the kernel drops the lock with it, hung server or not.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#release(),
+      new Promise<void>((r) => (timer = setTimeout(r, this.#cfg.fileLock.verifyMs))),
+    ]);
+    clearTimeout(timer);
     const self = this.ha.view(false, 0);
     await writeJsonAtomic(`${this.#dir}/node-${this.ha.node}.json`, { ...self, seq: ++this.#seq });
   }

@@ -100,6 +100,7 @@ Deno.test("file-lock: a waiting backup probes the lock between polls, writing no
   await fileSays(`${dir}/state.json`, "node", "b");
   await fileSays(`${dir}/node-b.json`, "role", "live"); // at once, not at the next poll
   await b.shutdown();
+  (await holdLock(dir)).close(); // shutdown let go of the lock (unlocked, then closed)
   await Deno.remove(dir, { recursive: true });
 });
 
