@@ -10,7 +10,7 @@ import { brokers, createTopics, OwnBroker, uniqueTopic } from "./helpers/kafka.t
 import { kcatRead } from "./helpers/kcat.ts";
 import { assertAckedInKafka, FailoverPublisher } from "./helpers/publisher.ts";
 import { TcpProxy } from "./helpers/tcp_proxy.ts";
-import { HeartbeatLink } from "./helpers/udp_relay.ts";
+import { pairBehindLink } from "./helpers/udp_relay.ts";
 import { until } from "./helpers/wait.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -154,12 +154,8 @@ Deno.test("ha adverse: slow and packet-dropping Kafka links", async (t) => {
 Deno.test("ha adverse: a heartbeat link cut for 30 s under a steady producer: one handover at most, no epoch on two nodes, nothing acked lost", async () => {
   const topic = uniqueTopic("cut-link");
   await createTopics([{ name: topic, partitions: 2 }]);
-  const link = new HeartbeatLink();
-  const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
-    "ha.allowFailback=false",
-  ], link.peerPort);
+  const { ha, link } = await pairBehindLink();
   try {
-    await link.start(["a", "b"].map((name) => ({ name, hbPort: ha.hbPort(name) })));
     await ha.start("a");
     await ha.waitRole("a", "live");
     await ha.start("b");

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { HaCluster } from "./helpers/ha.ts";
 import { createTopics, uniqueTopic } from "./helpers/kafka.ts";
 import { kcatRead } from "./helpers/kcat.ts";
-import { HeartbeatLink } from "./helpers/udp_relay.ts";
+import { pairBehindLink } from "./helpers/udp_relay.ts";
 
 Deno.test("ha heartbeat: with one live and two backups, exactly one backup is promoted", async () => {
   const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }, {
@@ -83,12 +83,8 @@ Deno.test("ha heartbeat: with the heartbeat link cut, Kafka fencing stops the ol
   const topic = uniqueTopic("hb-split");
   await createTopics([{ name: topic, partitions: 1 }]);
   // a and b talk through relays that can drop datagrams.
-  const link = new HeartbeatLink();
-  const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
-    "ha.allowFailback=false",
-  ], link.peerPort);
+  const { ha, link } = await pairBehindLink();
   try {
-    await link.start(["a", "b"].map((name) => ({ name, hbPort: ha.hbPort(name) })));
     await Promise.all([ha.start("a"), ha.start("b")]);
     await ha.waitRole("a", "live");
     await ha.waitRole("b", "backup");

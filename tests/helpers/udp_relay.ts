@@ -1,7 +1,7 @@
 /** Relays UDP datagrams to one target, and can drop them: a heartbeat link that can be cut. */
 import dgram from "node:dgram";
 import type { Buffer } from "node:buffer";
-import { freePort } from "./ha.ts";
+import { freePort, HaCluster } from "./ha.ts";
 
 export class UdpRelay {
   readonly #socket = dgram.createSocket("udp4");
@@ -59,4 +59,17 @@ export class HeartbeatLink {
   async close(): Promise<void> {
     for (const r of this.relays.values()) await r.close();
   }
+}
+
+/**
+ * The pair the cut-link tests use: a (priority 200) and b (100), heartbeat mode, no failback, their
+ * beats going through a HeartbeatLink the test can cut. Neither node is started yet.
+ */
+export async function pairBehindLink(): Promise<{ ha: HaCluster; link: HeartbeatLink }> {
+  const link = new HeartbeatLink();
+  const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
+    "ha.allowFailback=false",
+  ], link.peerPort);
+  await link.start(["a", "b"].map((name) => ({ name, hbPort: ha.hbPort(name) })));
+  return { ha, link };
 }
