@@ -24,6 +24,29 @@ import { TopicPolicy } from "./topics.ts";
 
 type Frame = Record<string, unknown>;
 
+/**
+ * A session over a fake socket, with the deps every test shares (node n1, live at epoch 3, Kafka up)
+ * under the test's own. `frames` holds what it sent; `settle` lets its promise chains run.
+ */
+function sessionOver(deps: Record<string, unknown>, token?: string) {
+  const frames: Frame[] = [];
+  const session = new Session(
+    { send: (text) => void frames.push(JSON.parse(text)), bufferedAmount: () => 0, close: () => {} },
+    {
+      identity: { node: "n1", role: () => "live", epoch: () => 3 },
+      metrics: new BridgeMetrics(),
+      log: createLogger("silent", "n1"),
+      kafkaUp: () => true,
+      ...deps,
+    } as unknown as SessionDeps,
+    token,
+  );
+  const settle = async () => {
+    for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 0));
+  };
+  return { session, frames, settle };
+}
+
 function harness(input: ConfigInput = {}) {
   const config = configSchema.parse({
     ...input,
@@ -48,23 +71,14 @@ function harness(input: ConfigInput = {}) {
     },
   } as unknown as KafkaSink;
   let kafkaUp = true;
-  const deps = {
+  const { session, frames } = sessionOver({
     config,
-    identity: { node: "n1", role: () => "live", epoch: () => 3 },
     sink,
     topics: new TopicPolicy(config.topics),
     auth: new Authenticator(config.auth, "127.0.0.1", undefined),
-    metrics: new BridgeMetrics(),
-    log: createLogger("silent", "n1"),
     kafkaUp: () => kafkaUp,
     dedupe: ledger,
-  } as unknown as SessionDeps;
-  const frames: Frame[] = [];
-  const session = new Session({
-    send: (text) => void frames.push(JSON.parse(text)),
-    bufferedAmount: () => 0,
-    close: () => {},
-  }, deps);
+  });
   session.start();
   let requests = 0;
   /** Sends a frame and returns the answer that names its id. */
@@ -173,9 +187,8 @@ Deno.test("session: a refreshed token that allows less ends the subscriptions it
   };
   const opened: SourceOptions[] = [];
   const stopped: SourceOptions[] = [];
-  const deps = {
+  const { session, frames, settle } = sessionOver({
     config,
-    identity: { node: "n1", role: () => "live", epoch: () => 3 },
     topics: new TopicPolicy(config.topics),
     auth: {
       anonymousFor: () => undefined,
@@ -194,19 +207,7 @@ Deno.test("session: a refreshed token that allows less ends the subscriptions it
         });
       },
     },
-    metrics: new BridgeMetrics(),
-    log: createLogger("silent", "n1"),
-    kafkaUp: () => true,
-  } as unknown as SessionDeps;
-  const frames: Frame[] = [];
-  const session = new Session(
-    { send: (text) => void frames.push(JSON.parse(text)), bufferedAmount: () => 0, close: () => {} },
-    deps,
-    "wide",
-  );
-  const settle = async () => {
-    for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 0));
-  };
+  }, "wide");
   const of = (sub: string) =>
     frames.filter((f) => f.sub === sub).map((f) => [f.op, f.code ?? f.reason ?? ""]);
   try {
@@ -259,9 +260,8 @@ Deno.test("session: a commit whose message is delivered while Kafka is asked abo
   let assigned: ((partitions: number[]) => void) | undefined;
   const committed: string[] = [];
   const lookup = Promise.withResolvers<string | undefined>();
-  const deps = {
+  const { session, frames, settle } = sessionOver({
     config,
-    identity: { node: "n1", role: () => "live", epoch: () => 3 },
     topics: new TopicPolicy(config.topics),
     auth: new Authenticator(config.auth, "127.0.0.1", undefined),
     catalog: {
@@ -282,18 +282,7 @@ Deno.test("session: a commit whose message is delivered while Kafka is asked abo
         });
       },
     },
-    metrics: new BridgeMetrics(),
-    log: createLogger("silent", "n1"),
-    kafkaUp: () => true,
-  } as unknown as SessionDeps;
-  const frames: Frame[] = [];
-  const session = new Session(
-    { send: (text) => void frames.push(JSON.parse(text)), bufferedAmount: () => 0, close: () => {} },
-    deps,
-  );
-  const settle = async () => {
-    for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 0));
-  };
+  });
   const record = (offset: string) => ({
     topic: "orders",
     partition: 0,
