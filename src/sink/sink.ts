@@ -24,6 +24,7 @@ import {
   type RecordPosition,
   type TopicInfo,
 } from "../kafka/types.ts";
+import { answerOffsets, type TakenOffset, WaitingOffsets } from "./group_offsets.ts";
 import { PartitionQueue } from "./partition_queue.ts";
 import {
   batchFull,
@@ -87,12 +88,6 @@ export interface BatchingSinkDeps {
 type SinkState = "active" | "activating" | "reinit" | "standby" | "lost" | "fenced";
 const ADMITTING: ReadonlySet<SinkState> = new Set(["active", "activating", "reinit"]);
 
-/** A group offset waiting for a transaction, with every commit it answers. */
-interface PendingOffset {
-  offset: GroupOffset;
-  waiters: { resolve: () => void; reject: (e: KafkaFailure) => void }[];
-}
-
 /** Kafka said no about Kafka (unreachable, timed out, fenced), not about what was sent. */
 function isAboutKafka(failure: KafkaFailure): boolean {
   return failure.kind === "unavailable" || failure.kind === "timeout" || failure.kind === "fenced";
@@ -117,10 +112,8 @@ export class BatchingSink implements KafkaSink {
   #sweepTimer?: ReturnType<typeof setInterval>;
   #closing?: Promise<void>;
   #state: SinkState;
-  /** HA: group offsets waiting to ride in the next transaction, per group, topic and partition. */
-  readonly #offsets = new Map<string, PendingOffset>();
-  /** A records request went while offsets waited: the offsets go next. */
-  #offsetsDue = false;
+  /** HA: group offsets waiting to ride in the next transaction. */
+  readonly #offsets = new WaitingOffsets();
   /** Bumped by activate, deactivate and abandon: a continuation of an older one acts on nothing newer. */
   #generation = 0;
 
@@ -199,8 +192,7 @@ export class BatchingSink implements KafkaSink {
 
   /**
    * HA: commits a group's offset in one of the pair's transactions, so a zombie's commit is
-   * fenced like its writes. Offsets for one partition that wait together
-   * go as the highest (committing it confirms the lower ones too).
+   * fenced like its writes (src/sink/group_offsets.ts).
    */
   commitOffset(offset: GroupOffset): Promise<void> {
     if (!this.#opts.transactional) {
@@ -212,24 +204,9 @@ export class BatchingSink implements KafkaSink {
       ? undefined
       : this.#refusal();
     if (refused) return Promise.reject(refused);
-    return new Promise((resolve, reject) => {
-      const key = `${offset.groupId}\u0000${offset.topic}\u0000${offset.partition}`;
-      const pending = this.#offsets.get(key);
-      if (!pending) this.#offsets.set(key, { offset, waiters: [{ resolve, reject }] });
-      else {
-        if (BigInt(offset.next) > BigInt(pending.offset.next)) pending.offset = offset;
-        pending.waiters.push({ resolve, reject });
-      }
-      this.#wake(this.#lanes[0], true);
-    });
-  }
-
-  /** Offsets taken into a request: out of the waiting map, which the next ones fill again. */
-  #takeOffsets(lane: LaneState<ProducerLane>): PendingOffset[] {
-    if (!this.#opts.transactional || lane !== this.#lanes[0] || this.#offsets.size === 0) return [];
-    const taken = [...this.#offsets.values()];
-    this.#offsets.clear();
-    return taken;
+    const committed = this.#offsets.add(offset);
+    this.#wake(this.#lanes[0], true);
+    return committed;
   }
 
   send(record: OutgoingRecord): Promise<RecordPosition> {
@@ -371,20 +348,19 @@ export class BatchingSink implements KafkaSink {
     // Group offsets go in a transaction of their own, so that a commit Kafka refuses (a deleted
     // topic, a group the bridge may not use) never takes clients' records down with it; at most
     // one records request goes before them, so a steady stream of records cannot starve them.
-    let request: Outgoing[] = [], offsets: PendingOffset[] = [];
-    if (lane === this.#lanes[0] && this.#offsets.size > 0 && (this.#offsetsDue || lane.ready.size === 0)) {
-      offsets = this.#takeOffsets(lane);
-      this.#offsetsDue = false;
+    let request: Outgoing[] = [], offsets: TakenOffset[] = [];
+    if (lane === this.#lanes[0] && this.#offsets.size > 0 && (this.#offsets.due || lane.ready.size === 0)) {
+      offsets = this.#offsets.take();
     } else {
       request = cutRequest(lane, this.#opts);
-      if (lane === this.#lanes[0] && this.#offsets.size > 0) this.#offsetsDue = true;
+      if (lane === this.#lanes[0] && this.#offsets.size > 0) this.#offsets.due = true;
     }
     if (request.length === 0 && offsets.length === 0) return;
     lane.inFlight = request;
     this.#send(lane, request, offsets).catch((e) => {
       // A bug, not a Kafka outcome: answer what is left rather than leave it hanging.
       for (const { items } of request) for (const p of items) this.#settle(p, asFailure(e, true));
-      for (const o of offsets) for (const w of o.waiters) w.reject(asFailure(e, true));
+      answerOffsets(offsets, asFailure(e, true));
     }).finally(() => {
       lane.inFlight = undefined;
       if (lane.ready.size > 0 || (lane === this.#lanes[0] && this.#offsets.size > 0)) this.#dispatch(lane);
@@ -394,7 +370,7 @@ export class BatchingSink implements KafkaSink {
   async #send(
     lane: LaneState<ProducerLane>,
     request: Outgoing[],
-    offsets: PendingOffset[] = [],
+    offsets: TakenOffset[] = [],
   ): Promise<void> {
     const batches: PartitionBatch[] = request.map(({ state, items }) => {
       const records = new Array<OutgoingRecord>(items.length);
@@ -420,7 +396,7 @@ export class BatchingSink implements KafkaSink {
     } catch (e) {
       const failure = asFailure(e, true);
       // The commit's answer; the client may commit again.
-      for (const o of offsets) for (const w of o.waiters) w.reject(failure);
+      answerOffsets(offsets, failure);
       // A transaction of offsets alone puts no record in doubt, and the lane aborted it (had the
       // abort failed, the next request fails and is handled then): only a fencing moves the sink.
       // Anything else (CONCURRENT_TRANSACTIONS while the last commit's markers are written, a
@@ -428,7 +404,7 @@ export class BatchingSink implements KafkaSink {
       if (request.length === 0 && failure.kind !== "fenced") return;
       return await this.#failed(lane, request, failure);
     }
-    for (const o of offsets) for (const w of o.waiters) w.resolve();
+    answerOffsets(offsets);
     let records = 0;
     for (const { items } of request) records += items.length;
     this.#safely(() => this.#opts.onRequestDone?.(records, this.#now() - started));
@@ -534,7 +510,7 @@ export class BatchingSink implements KafkaSink {
     // "lost" never hides a step-down or a fencing that came first.
     if (!(next === "lost" && (this.#state === "standby" || this.#state === "fenced"))) this.#state = next;
     const refusal = this.#refusal();
-    for (const p of this.#takeOffsets(this.#lanes[0])) for (const w of p.waiters) w.reject(refusal);
+    answerOffsets(this.#offsets.take(), refusal);
     for (const lane of this.#lanes) {
       for (const s of lane.ready) {
         for (const p of s.queue.drain()) this.#settle(p, refusal);
