@@ -11,7 +11,8 @@ import { type ApiKeyEntry, ApiKeyStore } from "./api_keys.ts";
 import { JwtVerifier } from "./jwt.ts";
 import { isLocalPeer, type Peer } from "./peer.ts";
 import { Permissions, type PermissionSpec } from "./permissions.ts";
-import { type AuthOutcome, isLoopbackHost, type Principal } from "./principal.ts";
+import { isLoopbackHost } from "../util/ip.ts";
+import type { AuthOutcome, Principal } from "./principal.ts";
 
 type KeyEntry = ApiKeyEntry & PermissionSpec;
 

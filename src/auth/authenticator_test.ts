@@ -4,7 +4,7 @@ import { ErrorCode } from "../protocol/mod.ts";
 import { hashApiKey } from "./api_keys.ts";
 import { Authenticator } from "./authenticator.ts";
 import { peerOf } from "./peer.ts";
-import { isLoopbackHost } from "./principal.ts";
+import { isLoopbackHost } from "../util/ip.ts";
 
 const local = peerOf("127.0.0.1", {});
 const proxied = peerOf("127.0.0.1", { "x-forwarded-for": "203.0.113.9" });

@@ -14,9 +14,3 @@ export interface Principal {
 export type AuthOutcome =
   | { ok: true; principal: Principal }
   | { ok: false; code: ErrorCode; message: string };
-
-/** Hosts that only this machine can reach: there, anonymous access is the default. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
-  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}

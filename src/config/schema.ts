@@ -3,7 +3,7 @@
  * docs/configuration.md documents the same keys; keep them in step.
  */
 import { z } from "zod";
-import { isLoopbackHost } from "../auth/principal.ts";
+import { isLoopbackHost } from "../util/ip.ts";
 import { ANONYMOUS_ID } from "../protocol/namespace.ts";
 
 const ms = (def: number, min = 1, max = 3_600_000) => z.number().int().min(min).max(max).default(def);

@@ -6,7 +6,6 @@
  */
 import type { Logger } from "../observability/logger.ts";
 import type { BridgeMetrics } from "../observability/metrics.ts";
-import type { NodeIdentity } from "../session/session.ts";
 import type { NodeView, Role } from "./election.ts";
 
 export interface HaActions {
@@ -59,7 +58,8 @@ const MESSAGES: Partial<Record<Role, string>> = {
   stopped: "stopped serving",
 };
 
-export class HaNode implements NodeIdentity {
+/** Serves as the sessions' NodeIdentity (src/session/deps.ts), structurally: HA does not import sessions. */
+export class HaNode {
   #role: Role = "init";
   #epoch = 0;
   #busy: Promise<unknown> = Promise.resolve();

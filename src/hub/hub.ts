@@ -5,6 +5,7 @@
  */
 import type { KafkaCatalog, KafkaSource } from "../kafka/types.ts";
 import type { Logger } from "../observability/logger.ts";
+import type { HubStats } from "../observability/metrics.ts";
 import type { StartPosition } from "../protocol/mod.ts";
 import { Cursor, type CursorHooks, type CursorOptions } from "./cursor.ts";
 import { ReaderPool } from "./catch_up.ts";
@@ -32,15 +33,7 @@ export interface BroadcastHubDeps {
 /** Refusals the session turns into protocol errors. */
 export class HubRefusal extends Error {}
 
-export interface HubStats {
-  topics: number;
-  subscribers: Map<string, number>;
-  windowBytes: number;
-  catchUpReaders: number;
-  catchUpWaiting: number;
-  /** Subscribers with records waiting that get none now: out of credit, or a full socket. */
-  paused: number;
-}
+export type { HubStats } from "../observability/metrics.ts";
 
 export class BroadcastHub {
   readonly #hubs = new Map<string, Promise<TopicHub>>();

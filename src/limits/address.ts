@@ -1,13 +1,12 @@
 /** Address helpers for the limits (pure). */
+import { ipv6Groups } from "../util/ip.ts";
+
+export { isLoopbackAddress } from "../util/ip.ts";
 
 /** The client's address as the socket reports it, with IPv4-mapped IPv6 (::ffff:a.b.c.d) made plain. */
 export function clientAddress(remote: string | undefined): string {
   if (!remote) return "unknown";
   return remote.startsWith("::ffff:") && remote.includes(".") ? remote.slice(7) : remote;
-}
-
-export function isLoopbackAddress(ip: string): boolean {
-  return ip === "::1" || /^127\./.test(ip);
 }
 
 /**
@@ -24,25 +23,4 @@ export function addressBlock(ip: string): string {
     return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join(".");
   }
   return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
-}
-
-/** The eight 16-bit groups of an IPv6 address (a zone such as "%eth0" ignored), or undefined. */
-function ipv6Groups(ip: string): number[] | undefined {
-  let text = ip.split("%")[0];
-  if (!text.includes(":")) return undefined;
-  const dotted = /^(.*:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(2).map(Number);
-    if ([a, b, c, d].some((n) => n > 255)) return undefined;
-    text = `${dotted[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const halves = text.split("::");
-  if (halves.length > 2) return undefined;
-  const split = (half: string) => (half === "" ? [] : half.split(":"));
-  const head = split(halves[0]);
-  const tail = halves.length === 2 ? split(halves[1]) : [];
-  if (![...head, ...tail].every((g) => /^[0-9a-f]{1,4}$/i.test(g))) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
-  return [...head, ...Array(missing).fill("0"), ...tail].map((g) => parseInt(g, 16));
 }

@@ -3,8 +3,18 @@
  * registry per bridge instance, so tests can run several in one process.
  */
 import client from "prom-client";
-import type { HubStats } from "../hub/hub.ts";
 import { BoundedSeries } from "./bounded_series.ts";
+
+/** What the broadcast hub reports for its gauges (src/hub/hub.ts fills it in). */
+export interface HubStats {
+  topics: number;
+  subscribers: Map<string, number>;
+  windowBytes: number;
+  catchUpReaders: number;
+  catchUpWaiting: number;
+  /** Subscribers with records waiting that get none now: out of credit, or a full socket. */
+  paused: number;
+}
 
 export class BridgeMetrics {
   readonly registry = new client.Registry();
