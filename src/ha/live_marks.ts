@@ -17,13 +17,17 @@
 /** Marks written longer ago than this (by the wall clocks) only set the baseline. */
 export const OLD_MARK_MS = 10_000;
 
+/** How many of a writer's latest advances are kept to judge the pace of its marks. */
+const PACE_SAMPLES = 5;
+
 interface Seen {
   epoch: number;
   seq: number;
-  /** When a mark from this node was last read that advanced past the one before it. */
-  advancedAt?: number;
-  /** The time between the last two advances read: how often this writer's marks arrive here. */
-  gapMs?: number;
+  /**
+   * When marks from this node that advanced past the one before were read (this node's monotonic
+   * clock), the latest last; at most PACE_SAMPLES, all of one epoch. Empty: only a baseline.
+   */
+  advances: number[];
 }
 
 export class LiveMarks {
@@ -41,13 +45,14 @@ export class LiveMarks {
     if (node === this.self) return;
     const prev = this.#seen.get(node);
     if (!prev || age > OLD_MARK_MS) {
-      this.#seen.set(node, { epoch, seq });
+      this.#seen.set(node, { epoch, seq, advances: [] });
       return;
     }
     const advanced = epoch > prev.epoch || (epoch === prev.epoch && seq > prev.seq);
     if (!advanced) return;
-    const gapMs = prev.advancedAt === undefined ? undefined : now - prev.advancedAt;
-    this.#seen.set(node, { epoch, seq, advancedAt: now, gapMs });
+    // A new epoch is a new activation: the old one's pace says nothing about it.
+    const advances = epoch === prev.epoch ? [...prev.advances, now].slice(-PACE_SAMPLES) : [now];
+    this.#seen.set(node, { epoch, seq, advances });
   }
 
   /**
@@ -59,9 +64,10 @@ export class LiveMarks {
    *
    * A live behind a slow Kafka link writes (and this node reads) its marks further apart than its
    * heartbeat interval; a fixed `maxAgeMs` would then read a live that still serves as gone between
-   * two of its marks, and fence it. So the window stretches to twice the gap last seen between a
-   * writer's marks, never beyond OLD_MARK_MS (a live whose marks come rarer than that is not
-   * distinguishable from a dead one).
+   * two of its marks, and fence it. So the window stretches to twice the longest gap between its
+   * latest advances (read since it was last heard; marks read in one fetch arrive together, so the
+   * longest gap, not the last, is the pace). A gap over OLD_MARK_MS is a pause, not a pace, and
+   * stretches nothing: a live whose marks come rarer than that is not told from a dead one.
    */
   activeLive(
     now: number,
@@ -70,11 +76,16 @@ export class LiveMarks {
   ): { node: string; epoch: number } | undefined {
     let best: { node: string; epoch: number } | undefined;
     for (const [node, s] of this.#seen) {
-      if (s.advancedAt === undefined) continue;
-      const windowMs = Math.min(Math.max(maxAgeMs, 2 * (s.gapMs ?? 0)), OLD_MARK_MS);
-      if (now - s.advancedAt > windowMs) continue;
-      const heard = lastHeard(node);
-      if (heard !== undefined && s.advancedAt <= heard) continue;
+      const heard = lastHeard(node) ?? -Infinity;
+      const advances = s.advances.filter((t) => t > heard);
+      const latest = advances.at(-1);
+      if (latest === undefined) continue;
+      let paceMs = 0;
+      for (let i = 1; i < advances.length; i++) {
+        const gap = advances[i] - advances[i - 1];
+        if (gap <= OLD_MARK_MS) paceMs = Math.max(paceMs, gap);
+      }
+      if (now - latest > Math.max(maxAgeMs, 2 * paceMs)) continue;
       if (!best || s.epoch > best.epoch) best = { node, epoch: s.epoch };
     }
     return best;

@@ -54,7 +54,7 @@ Deno.test("live marks: a replayed tail of old marks (a restarted reader) proves 
   assert.deepEqual(marks.activeLive(60, 2_000), { node: "b", epoch: 7 });
 });
 
-Deno.test("live marks: marks that arrive further apart (a slow Kafka link) stretch the window, up to OLD_MARK_MS", () => {
+Deno.test("live marks: marks that arrive further apart (a slow Kafka link) stretch the window to twice their pace", () => {
   const marks = new LiveMarks("a");
   marks.observe("b", 3, 1, 0); // baseline
   marks.observe("b", 3, 2, 1_000);
@@ -65,10 +65,55 @@ Deno.test("live marks: marks that arrive further apart (a slow Kafka link) stret
     "2.5 s after a 3 s gap: still serving",
   );
   assert.equal(marks.activeLive(10_001, 750), undefined, "past twice the gap: gone");
-  marks.observe("b", 3, 4, 34_000); // 30 s apart: no different from a dead live
-  assert.deepEqual(marks.activeLive(44_000, 750), { node: "b", epoch: 3 });
-  assert.equal(marks.activeLive(44_001, 750), undefined, `capped at ${OLD_MARK_MS} ms`);
-  marks.observe("b", 3, 5, 44_100);
-  marks.observe("b", 3, 6, 44_350); // back to the usual pace: the usual window
-  assert.equal(marks.activeLive(45_101, 750), undefined);
+});
+
+Deno.test("live marks: marks read together in one fetch do not hide the pace between fetches", () => {
+  const marks = new LiveMarks("a");
+  marks.observe("b", 3, 1, 0);
+  for (const [seq, at] of [[2, 3_000], [3, 3_001], [4, 3_002], [5, 6_000], [6, 6_001]]) {
+    marks.observe("b", 3, seq, at);
+  }
+  assert.deepEqual(
+    marks.activeLive(11_000, 750),
+    { node: "b", epoch: 3 },
+    "the 3 s between fetches is the pace",
+  );
+  assert.equal(marks.activeLive(12_002, 750), undefined);
+});
+
+Deno.test("live marks: a pause, a new epoch, or a time the writer was heard stretches nothing", () => {
+  const pause = new LiveMarks("a");
+  pause.observe("b", 3, 1, 0);
+  pause.observe("b", 3, 2, 100);
+  pause.observe("b", 3, 3, 30_100); // 30 s apart: a pause (or a dead live's last word), not a pace
+  assert.equal(pause.activeLive(31_001, 750), undefined);
+
+  const restarted = new LiveMarks("a");
+  restarted.observe("b", 3, 1, 0);
+  restarted.observe("b", 3, 2, 5_000);
+  restarted.observe("b", 4, 1, 5_100); // a new activation: its pace starts afresh
+  assert.equal(restarted.activeLive(5_851, 750), undefined);
+
+  const heard = new LiveMarks("a");
+  heard.observe("b", 3, 1, 0);
+  heard.observe("b", 3, 2, 100);
+  heard.observe("b", 3, 3, 6_100); // b was heard from 200 to 6_000 and wrote no marks meanwhile
+  assert.equal(
+    heard.activeLive(6_851, 750, () => 6_000),
+    undefined,
+    "only advances since b was last heard count",
+  );
+  assert.deepEqual(
+    heard.activeLive(6_851, 750),
+    { node: "b", epoch: 3 },
+    "(not heard: the 6 s gap is its pace)",
+  );
+});
+
+Deno.test("live marks: a configured window longer than OLD_MARK_MS is kept (a slow heartbeat configuration)", () => {
+  const marks = new LiveMarks("a");
+  marks.observe("b", 3, 1, 0);
+  marks.observe("b", 3, 2, 10_000);
+  assert.deepEqual(marks.activeLive(39_000, 30_000), { node: "b", epoch: 3 }, `beyond ${OLD_MARK_MS} ms`);
+  assert.equal(marks.activeLive(40_001, 30_000), undefined);
 });
