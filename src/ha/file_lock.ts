@@ -35,6 +35,9 @@ interface NodeFile extends NodeView {
   seq: number;
 }
 
+/** Background attempts (one every verifyMs) to unlock a lock file whose first unlock failed. */
+const UNLOCK_RETRIES = 10;
+
 export class FileLockCoordinator extends BaseCoordinator {
   readonly #cfg: Config["ha"];
   readonly #dir: string;
@@ -118,14 +121,38 @@ export class FileLockCoordinator extends BaseCoordinator {
     this.#lock = undefined;
     if (!lock) return Promise.resolve();
     return lock.unlock().then(
-      () => lock.close(),
-      (e) => {
-        this.log.warn({ ha: true, err: (e as Error).message }, "unlocking the lock file failed; closing it");
+      () => {
         try {
-          lock.close(); // the kernel drops the lock with the descriptor
-        } catch { /* already closed */ }
+          lock.close();
+        } catch (e) {
+          this.log.warn({ ha: true, err: (e as Error).message }, "closing the unlocked lock file failed");
+        }
+      },
+      (e) => {
+        // The server is in trouble (a lease lost, a soft mount timing out): a synchronous close
+        // could block on it. Try the unlock again in the background, and close only once it works.
+        this.log.warn(
+          { ha: true, err: (e as Error).message },
+          "unlocking the lock file failed; retrying in the background, its descriptor stays open meanwhile",
+        );
+        this.#unlockLater(lock, 1);
       },
     );
+  }
+
+  #unlockLater(lock: Deno.FsFile, attempt: number): void {
+    const timer = setTimeout(() => {
+      lock.unlock().then(() => {
+        try {
+          lock.close();
+        } catch { /* closed meanwhile */ }
+        this.log.info({ ha: true, attempt }, "the lock file is unlocked and closed");
+      }, () => {
+        if (attempt < UNLOCK_RETRIES) return this.#unlockLater(lock, attempt + 1);
+        this.log.error({ ha: true }, "the lock file could not be unlocked; the process exit releases it");
+      });
+    }, this.#cfg.fileLock.verifyMs);
+    Deno.unrefTimer(timer); // a retry never keeps a stopping process alive
   }
 
   protected override nextTickMs(): number {
