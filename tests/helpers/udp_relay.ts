@@ -70,6 +70,11 @@ export async function pairBehindLink(): Promise<{ ha: HaCluster; link: Heartbeat
   const ha = new HaCluster("heartbeat", [{ name: "a", priority: 200 }, { name: "b", priority: 100 }], [
     "ha.allowFailback=false",
   ], link.peerPort);
-  await link.start(["a", "b"].map((name) => ({ name, hbPort: ha.hbPort(name) })));
+  try {
+    await link.start(["a", "b"].map((name) => ({ name, hbPort: ha.hbPort(name) })));
+  } catch (e) {
+    await link.close(); // the relays that did start
+    throw e;
+  }
   return { ha, link };
 }
