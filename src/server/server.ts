@@ -289,7 +289,21 @@ export class BridgeServer {
     reason: string,
     refusal?: { code: ErrorCode; message: string },
   ): Promise<void> {
-    await Promise.allSettled([...this.#sessions.values()].map((s) => s.drain(deadline, refusal)));
+    const start = performance.now();
+    const sessions = [...this.#sessions.values()];
+    const drained = await Promise.allSettled(sessions.map((s) => s.drain(deadline, refusal)));
+    // The slowest session per step: what a step-down that took seconds waited for.
+    const slowest = { publishesMs: 0, commitsMs: 0, subscriptionsMs: 0 };
+    for (const d of drained) {
+      if (d.status !== "fulfilled") continue;
+      for (const k of Object.keys(slowest) as (keyof typeof slowest)[]) {
+        slowest[k] = Math.max(slowest[k], Math.round(d.value[k]));
+      }
+    }
+    this.#deps.log.info(
+      { sessions: sessions.length, tookMs: Math.round(performance.now() - start), slowest },
+      "sessions drained",
+    );
     for (const ws of this.#sessions.keys()) ws.close(code, safeCloseReason(reason));
     // Give close handshakes a moment, then cut what is left.
     const until = Math.min(deadline, performance.now() + 1000);

@@ -21,6 +21,16 @@ import { clientIdRefusal } from "../auth/namespaces.ts";
 
 export type { NodeIdentity, SessionDeps } from "./deps.ts";
 
+/** How long each step of a session's drain took: a slow step-down names what it waited for. */
+export interface DrainTimes {
+  /** Until every publish in flight was answered (or the deadline). */
+  publishesMs: number;
+  /** Until the group commits in flight were answered. */
+  commitsMs: number;
+  /** Until the subscriptions stopped (a group consumer leaves its group). */
+  subscriptionsMs: number;
+}
+
 export class Session {
   readonly id = crypto.randomUUID();
   #clientId: string;
@@ -430,8 +440,9 @@ export class Session {
       code: ErrorCode.SHUTTING_DOWN as ErrorCode,
       message: "the bridge is shutting down; publish to another node",
     },
-  ): Promise<void> {
+  ): Promise<DrainTimes> {
     this.#refusal = refusal;
+    const start = performance.now();
     if (this.#unanswered.size > 0) {
       const idle = new Promise<void>((r) => (this.#idle = r));
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -442,8 +453,15 @@ export class Session {
       clearTimeout(timer);
     }
     for (const abandon of [...this.#unanswered]) abandon();
+    const published = performance.now();
     await Promise.allSettled(this.#subscriptions.commitsInFlight);
+    const committed = performance.now();
     await this.#subscriptions.stopAll();
+    return {
+      publishesMs: published - start,
+      commitsMs: committed - published,
+      subscriptionsMs: performance.now() - committed,
+    };
   }
 
   /** The socket is gone: stop deliveries. In-flight publishes still complete in Kafka. */
