@@ -56,6 +56,11 @@ function chain(e: unknown): ErrorLike[] {
   return out;
 }
 
+/** The Kafka protocol error type (e.g. "CONCURRENT_TRANSACTIONS") behind `e`, if Kafka gave one. */
+export function errorType(e: unknown): string | undefined {
+  return chain(e).find((x) => typeof x.type === "string")?.type;
+}
+
 export interface ClassifyOptions {
   /** The request may have reached Kafka: an error without a Kafka answer then means "may be written". */
   sent?: boolean;
@@ -63,9 +68,8 @@ export interface ClassifyOptions {
 
 export function classify(e: unknown, opts: ClassifyOptions = {}): KafkaFailure {
   if (e instanceof KafkaFailure) return e;
-  const errors = chain(e);
-  const message = errors[0]?.message ?? String(e);
-  const type = errors.find((x) => typeof x.type === "string")?.type;
+  const message = chain(e)[0]?.message ?? String(e);
+  const type = errorType(e);
   if (type !== undefined) {
     if (FENCED_TYPES.has(type)) {
       return new KafkaFailure("fenced", `a newer live holds the pair's transactional id (${type})`);
@@ -90,7 +94,14 @@ export function classify(e: unknown, opts: ClassifyOptions = {}): KafkaFailure {
  * bridge's rights), and is "rejected", so that it never moves the sink.
  */
 export function classifyOffsets(e: unknown): KafkaFailure {
-  const type = chain(e).find((x) => typeof x.type === "string")?.type;
+  const type = errorType(e);
+  if (type === "CONCURRENT_TRANSACTIONS") {
+    // Refused before anything was added (the transaction is then aborted): certainly not committed.
+    return new KafkaFailure(
+      "unavailable",
+      "Kafka was still finishing the pair's previous transaction; the offset was not committed: commit again",
+    );
+  }
   const refusal = type !== undefined && !FENCED_TYPES.has(type) &&
     /AUTHORIZATION|^GROUP_|^UNKNOWN_TOPIC|^INVALID_(?!PRODUCER)|^UNSTABLE_OFFSET|^OFFSET_METADATA/.test(type);
   if (refusal) return new KafkaFailure("rejected", `Kafka refused the group offset commit: ${type}`);

@@ -81,4 +81,7 @@ Deno.test("errors: a group offset commit Kafka refuses is about that commit only
   assert.equal(classifyOffsets(kafkaError("TOPIC_AUTHORIZATION_FAILED")).kind, "rejected");
   assert.equal(classifyOffsets(kafkaError("INVALID_PRODUCER_EPOCH")).kind, "fenced");
   assert.equal(classifyOffsets(kafkaError("PRODUCER_FENCED")).kind, "fenced");
+  const busy = classifyOffsets(protocolError("CONCURRENT_TRANSACTIONS", true));
+  assert.equal(busy.kind, "unavailable", "refused before anything was added: not committed, commit again");
+  assert.match(busy.message, /was not committed/);
 });

@@ -17,6 +17,7 @@ import {
   type ProducerLane,
 } from "../types.ts";
 import type { ProducerIdWatch } from "./client.ts";
+import { whileCoordinatorBusy } from "./busy_retry.ts";
 import { classify, classifyOffsets } from "./errors.ts";
 
 export interface LaneOptions {
@@ -182,9 +183,11 @@ export class KafkajsProducerLane implements ProducerLane {
           );
         }
         for (const [groupId, topics] of byGroup(offsets)) {
-          await tx.sendOffsets({ consumerGroupId: groupId, topics }).catch((e) => {
-            throw classifyOffsets(e);
-          });
+          await whileCoordinatorBusy(() => tx.sendOffsets({ consumerGroupId: groupId, topics })).catch(
+            (e) => {
+              throw classifyOffsets(e);
+            },
+          );
         }
       } catch (e) {
         // Never committed, so never visible to read_committed readers (the bridge's own, kcat's
