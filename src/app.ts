@@ -203,6 +203,7 @@ export async function runBridge(
               code: ErrorCode.NOT_LIVE,
               message: `this node is stepping down (${reason}); publish to the live`,
             },
+            "background", // the next live need not wait for this node's group consumers to leave
           );
         },
       },

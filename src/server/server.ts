@@ -43,6 +43,8 @@ export interface EdgeSecurity {
 }
 
 export class BridgeServer {
+  /** Sessions' subscriptions still stopping (an HA step-down does not wait for them). */
+  readonly #leaving = new Set<Promise<void>>();
   readonly #deps: SessionDeps;
   readonly #readiness: ReadinessSource;
   readonly #http: Server;
@@ -288,14 +290,17 @@ export class BridgeServer {
     code: number,
     reason: string,
     refusal?: { code: ErrorCode; message: string },
+    leaveGroups: "await" | "background" = "await",
   ): Promise<void> {
     const start = performance.now();
     const sessions = [...this.#sessions.values()];
-    const drained = await Promise.allSettled(sessions.map((s) => s.drain(deadline, refusal)));
+    const drained = await Promise.allSettled(sessions.map((s) => s.drain(deadline, refusal, leaveGroups)));
     // The slowest session per step: what a step-down that took seconds waited for.
     const slowest = { publishesMs: 0, commitsMs: 0, subscriptionsMs: 0 };
     for (const d of drained) {
       if (d.status !== "fulfilled") continue;
+      this.#leaving.add(d.value.stopped);
+      void d.value.stopped.finally(() => this.#leaving.delete(d.value.stopped));
       for (const k of Object.keys(slowest) as (keyof typeof slowest)[]) {
         slowest[k] = Math.max(slowest[k], Math.round(d.value[k]));
       }
@@ -327,6 +332,13 @@ export class BridgeServer {
     clearInterval(this.#keepalive);
     const closedListener = new Promise<void>((r) => this.#http.close(() => r()));
     await this.closeSessions(deadline, CloseCode.GOING_AWAY, "bridge shutting down");
+    // Group consumers an HA step-down left to stop in the background: leave the groups before exit.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#leaving]),
+      new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - performance.now())))),
+    ]);
+    clearTimeout(timer);
     this.#http.closeAllConnections?.();
     this.#wss.close();
     await closedListener;

@@ -329,3 +329,40 @@ Deno.test("session: a commit whose message is delivered while Kafka is asked abo
     await session.closed();
   }
 });
+
+Deno.test("session: an HA drain leaves group consumers to stop in the background; a shutdown drain waits for them", async () => {
+  for (const leaveGroups of ["background", "await"] as const) {
+    const config = configSchema.parse({ auth: { anonymous: "enabled" } });
+    const left = Promise.withResolvers<void>(); // a consumer stuck in a JoinGroup: it leaves when the test says
+    let stopCalled = false;
+    const { session, frames, settle } = sessionOver({
+      config,
+      topics: new TopicPolicy(config.topics),
+      auth: new Authenticator(config.auth, "127.0.0.1", undefined),
+      catalog: { topic: () => Promise.resolve({ partitions: 1 }) },
+      source: {
+        open: () =>
+          Promise.resolve({
+            commit: () => Promise.resolve(),
+            stop: () => ((stopCalled = true), left.promise),
+          }),
+      },
+    });
+    session.start();
+    session.handleText(
+      JSON.stringify({ op: "subscribe", id: "s1", sub: "g", topic: "orders", mode: "group", group: "g" }),
+    );
+    await settle();
+    assert.equal(frames.find((f) => f.id === "s1")?.op, "subscribed");
+    let drained = false;
+    const drain = session.drain(performance.now() + 1_000, undefined, leaveGroups).then(
+      () => (drained = true),
+    );
+    await settle();
+    assert.ok(stopCalled, `${leaveGroups}: the consumer was told to stop`);
+    assert.equal(drained, leaveGroups === "background", `${leaveGroups}: drained before the consumer left?`);
+    left.resolve();
+    await drain;
+    await session.closed();
+  }
+});
