@@ -264,7 +264,7 @@ export class BridgeServer {
       this.#sessions.delete(ws);
       metrics.connections.dec();
       log.debug({ session: session.id, code }, "client disconnected");
-      void session.closed();
+      this.#trackStops(session.closed());
     });
     session.start();
   }
@@ -294,21 +294,24 @@ export class BridgeServer {
   ): Promise<void> {
     const start = performance.now();
     const sessions = [...this.#sessions.values()];
-    const drained = await Promise.allSettled(sessions.map((s) => s.drain(deadline, refusal, leaveGroups)));
+    const drains = sessions.map((s) => s.drain(deadline, refusal, leaveGroups));
+    // Tracked from the start: a step-down past its deadline moves on to shutdown before these end.
+    for (const d of drains) this.#trackStops(d.then((t) => t.stopped));
+    const drained = await Promise.allSettled(drains);
     // The slowest session per step: what a step-down that took seconds waited for.
     const slowest = { publishesMs: 0, commitsMs: 0, subscriptionsMs: 0 };
     for (const d of drained) {
       if (d.status !== "fulfilled") continue;
-      this.#leaving.add(d.value.stopped);
-      void d.value.stopped.finally(() => this.#leaving.delete(d.value.stopped));
       for (const k of Object.keys(slowest) as (keyof typeof slowest)[]) {
         slowest[k] = Math.max(slowest[k], Math.round(d.value[k]));
       }
     }
-    this.#deps.log.info(
-      { sessions: sessions.length, tookMs: Math.round(performance.now() - start), slowest },
-      "sessions drained",
-    );
+    if (sessions.length > 0) {
+      this.#deps.log.info(
+        { sessions: sessions.length, tookMs: Math.round(performance.now() - start), slowest },
+        "sessions drained",
+      );
+    }
     for (const ws of this.#sessions.keys()) ws.close(code, safeCloseReason(reason));
     // Give close handshakes a moment, then cut what is left.
     const until = Math.min(deadline, performance.now() + 1000);
@@ -324,6 +327,13 @@ export class BridgeServer {
     const n = this.#sessions.size;
     for (const ws of this.#sessions.keys()) ws.terminate();
     return n > 0 ? [`${n} client connections (and their consumers)`] : [];
+  }
+
+  /** Subscriptions stopping (their consumers leaving their groups), for shutdown to wait for. */
+  #trackStops(stopping: Promise<void>): void {
+    const settled = stopping.catch(() => {});
+    this.#leaving.add(settled);
+    void settled.finally(() => this.#leaving.delete(settled));
   }
 
   /** Graceful shutdown: stop accepting, close sessions with 1001, stop listening. */

@@ -439,9 +439,9 @@ export class Session {
    * `leaveGroups: "background"` (an HA step-down) does not wait for the group consumers to leave:
    * kafkajs cannot stop a consumer in the middle of a JoinGroup, which lasts until every member
    * known to the group rejoins or times out (after a failover, the dead live's member: a whole
-   * session timeout). Waiting held failbacks for 4.6 s. Nothing is delivered meanwhile (the role
-   * gates deliveries) and commits go through the fenced producer, so the wait buys nothing there.
-   * A shutdown waits, so that the process leaves its groups before it exits.
+   * session timeout). Waiting held failbacks for up to 4.7 s. The subscriptions are stopped at once
+   * (nothing more is delivered) and the consumers never commit on their own, so the wait buys
+   * nothing. A shutdown waits, so that the process leaves its groups before it exits.
    */
   async drain(
     deadline: number,

@@ -11,7 +11,7 @@ import { sleep } from "../../util/sleep.ts";
 import { errorType } from "./errors.ts";
 
 export interface BusyRetryOptions {
-  /** Attempts after the first (default 9: waits of 2, 4, ... ms, capped at 250, about 1.3 s in all). */
+  /** Attempts after the first (default 9: waits of 2, 4, ... ms, capped at 250: 754 ms in all). */
   retries?: number;
   wait?: (ms: number) => Promise<void>;
 }

@@ -96,7 +96,7 @@ export function classify(e: unknown, opts: ClassifyOptions = {}): KafkaFailure {
 export function classifyOffsets(e: unknown): KafkaFailure {
   const type = errorType(e);
   if (type === "CONCURRENT_TRANSACTIONS") {
-    // Refused before anything was added (the transaction is then aborted): certainly not committed.
+    // The lane aborts a transaction whose sendOffsets failed: certainly not committed.
     return new KafkaFailure(
       "unavailable",
       "Kafka was still finishing the pair's previous transaction; the offset was not committed: commit again",
