@@ -119,9 +119,22 @@ export function kafkaClients(
           return;
         }
         delete (rest as Record<string, unknown>).timestamp;
-        // kafkajs logs every failed request at ERROR; the bridge reports outages itself, so keep these at debug/warn.
-        if (level <= KafkaLogLevel.ERROR) kafkaLog.warn(rest, message);
+        if (kafkajsLineLevel(level, rest) === "warn") kafkaLog.warn(rest, message);
         else kafkaLog.debug(rest, message);
       },
     });
+}
+
+/** What the coordinator answers for a few ms after each transaction commits (it writes the markers). */
+const COORDINATOR_BUSY = /another concurrent operation on the same transaction/;
+
+/**
+ * The bridge's level for a kafkajs line at or above WARN. kafkajs logs every failed request at ERROR;
+ * the bridge reports outages itself, so these go out at warn. A coordinator still finishing the last
+ * transaction is not one: it is asked again (kafkajs for records, busy_retry.ts for offsets), and at
+ * a steady rate of group commits it answers so about once in fifty. That goes to debug.
+ */
+export function kafkajsLineLevel(level: number, entry: Record<string, unknown>): "warn" | "debug" {
+  if (level > KafkaLogLevel.ERROR) return "debug";
+  return typeof entry.error === "string" && COORDINATOR_BUSY.test(entry.error) ? "debug" : "warn";
 }
