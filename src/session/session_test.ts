@@ -19,6 +19,7 @@ import type {
 } from "../kafka/types.ts";
 import { createLogger } from "../observability/logger.ts";
 import { BridgeMetrics } from "../observability/metrics.ts";
+import { ConsumerBudget } from "../limits/consumer_budget.ts";
 import { Session, type SessionDeps } from "./session.ts";
 import { TopicPolicy } from "./topics.ts";
 
@@ -335,8 +336,10 @@ Deno.test("session: an HA drain leaves group consumers to stop in the background
     const config = configSchema.parse({ auth: { anonymous: "enabled" } });
     const left = Promise.withResolvers<void>(); // a consumer stuck in a JoinGroup: it leaves when the test says
     let stopCalled = false;
+    const budget = new ConsumerBudget(1);
     const { session, frames, settle } = sessionOver({
       config,
+      consumers: budget,
       topics: new TopicPolicy(config.topics),
       auth: new Authenticator(config.auth, "127.0.0.1", undefined),
       catalog: { topic: () => Promise.resolve({ partitions: 1 }) },
@@ -361,8 +364,15 @@ Deno.test("session: an HA drain leaves group consumers to stop in the background
     await settle();
     assert.ok(stopCalled, `${leaveGroups}: the consumer was told to stop`);
     assert.equal(drained, leaveGroups === "background", `${leaveGroups}: drained before the consumer left?`);
+    assert.equal(
+      budget.inUse,
+      1,
+      "a consumer still leaving its group keeps its place in the bridge's budget",
+    );
     left.resolve();
     await drain;
+    await settle();
+    assert.equal(budget.inUse, 0);
     await session.closed();
   }
 });

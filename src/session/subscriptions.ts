@@ -244,11 +244,22 @@ export class Subscriptions {
 
   /** Gives back `sub`'s consumer, if it had one, and removes its lag series. */
   #giveConsumer(sub: string): void {
+    this.#takeConsumerSlot(sub)?.();
+  }
+
+  /**
+   * Takes the subscription's Kafka consumer off this connection's books; the function returned gives
+   * its place in the bridge's budget back. A consumer that is still leaving its group still costs a
+   * member and connections, so a stop gives it back only once the consumer is gone.
+   */
+  #takeConsumerSlot(sub: string): (() => void) | undefined {
     const lag = this.#consumers.get(sub);
-    if (!lag) return;
+    if (!lag) return undefined;
     this.#consumers.delete(sub);
-    lag.release();
-    this.host.deps.consumers?.give();
+    return () => {
+      lag.release();
+      this.host.deps.consumers?.give();
+    };
   }
 
   /** A Kafka consumer of the subscription's own: group members, and broadcast without the hub. */
@@ -404,10 +415,13 @@ export class Subscriptions {
     this.#subs.delete(sub);
     this.#granted.delete(sub);
     s.stop();
-    this.#giveConsumer(sub);
-    if (s.handle) {
-      this.host.deps.metrics.subscriptions.dec();
+    const giveBack = this.#takeConsumerSlot(sub);
+    if (!s.handle) return giveBack?.();
+    this.host.deps.metrics.subscriptions.dec();
+    try {
       await s.handle.stop();
+    } finally {
+      giveBack?.();
     }
   }
 
