@@ -119,7 +119,7 @@ export function kafkaClients(
           return;
         }
         delete (rest as Record<string, unknown>).timestamp;
-        if (kafkajsLineLevel(level, rest) === "warn") kafkaLog.warn(rest, message);
+        if (kafkajsLineLevel(level, message, rest) === "warn") kafkaLog.warn(rest, message);
         else kafkaLog.debug(rest, message);
       },
     });
@@ -134,7 +134,14 @@ const COORDINATOR_BUSY = /another concurrent operation on the same transaction/;
  * transaction is not one: it is asked again (kafkajs for records, busy_retry.ts for offsets), and at
  * a steady rate of group commits it answers so about once in fifty. That goes to debug.
  */
-export function kafkajsLineLevel(level: number, entry: Record<string, unknown>): "warn" | "debug" {
+export function kafkajsLineLevel(
+  level: number,
+  message: string,
+  entry: Record<string, unknown>,
+): "warn" | "debug" {
   if (level > KafkaLogLevel.ERROR) return "debug";
-  return typeof entry.error === "string" && COORDINATOR_BUSY.test(entry.error) ? "debug" : "warn";
+  // The broker's answer names it in `error`; the producer's retry line ("Failed to send messages: …") in the message.
+  const busy = COORDINATOR_BUSY.test(message) ||
+    (typeof entry.error === "string" && COORDINATOR_BUSY.test(entry.error));
+  return busy ? "debug" : "warn";
 }

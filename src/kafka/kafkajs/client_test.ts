@@ -6,8 +6,16 @@ Deno.test("kafkajs log lines: failed requests at warn, a busy transaction coordi
   const busy =
     "The producer attempted to update a transaction while another concurrent operation on the same " +
     "transaction was ongoing";
-  assert.equal(kafkajsLineLevel(logLevel.ERROR, { error: "Connection timeout", broker: "b:9092" }), "warn");
-  assert.equal(kafkajsLineLevel(logLevel.WARN, { error: "The group is rebalancing" }), "debug");
-  assert.equal(kafkajsLineLevel(logLevel.ERROR, { error: busy }), "debug");
-  assert.equal(kafkajsLineLevel(logLevel.ERROR, {}), "warn");
+  const response = "Response Produce(key: 0, version: 7)";
+  assert.equal(kafkajsLineLevel(logLevel.ERROR, response, { error: "Connection timeout" }), "warn");
+  assert.equal(kafkajsLineLevel(logLevel.WARN, "The group is rebalancing, re-joining", {}), "debug");
+  assert.equal(
+    kafkajsLineLevel(logLevel.ERROR, "Response AddOffsetsToTxn(key: 25, version: 1)", { error: busy }),
+    "debug",
+  );
+  assert.equal(
+    kafkajsLineLevel(logLevel.ERROR, `Failed to send messages: ${busy}`, { retryCount: 0 }),
+    "debug",
+  );
+  assert.equal(kafkajsLineLevel(logLevel.ERROR, "Failed to send messages: Connection error", {}), "warn");
 });
