@@ -20,6 +20,7 @@ import { BaseCoordinator, type KafkaStatus } from "./coordinator.ts";
 import { handoverReason, isBestCandidate, type NodeView } from "./election.ts";
 import { readJson, writeJsonAtomic } from "./epoch_store.ts";
 import type { HaNode } from "./node.ts";
+import { settlesWithin } from "../util/deadline.ts";
 
 interface LiveState {
   epoch: number;
@@ -377,12 +378,7 @@ export class FileLockCoordinator extends BaseCoordinator {
       "stopped",
     );
     // Bounded: the process exits next, and the kernel drops the lock with it, hung server or not.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#release(),
-      new Promise<void>((r) => (timer = setTimeout(r, this.#cfg.fileLock.verifyMs))),
-    ]);
-    clearTimeout(timer);
+    await settlesWithin(this.#release(), this.#cfg.fileLock.verifyMs);
     const self = this.ha.view(false, 0);
     await writeJsonAtomic(`${this.#dir}/node-${this.ha.node}.json`, { ...self, seq: ++this.#seq });
   }

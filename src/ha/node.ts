@@ -6,6 +6,7 @@
  */
 import type { Logger } from "../observability/logger.ts";
 import type { BridgeMetrics } from "../observability/metrics.ts";
+import { settlesWithin } from "../util/deadline.ts";
 import type { NodeView, Role } from "./election.ts";
 
 export interface HaActions {
@@ -38,17 +39,6 @@ export interface HaTimeouts {
   stepDownTimeoutMs: number;
   /** An activation that takes longer is given up (the node stays backup and may try again). */
   activationTimeoutMs: number;
-}
-
-/** Resolves true when `p` settles first, false when `ms` pass first. */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), Math.max(0, ms))));
-  try {
-    return await Promise.race([p.then(() => true, () => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 const MESSAGES: Partial<Record<Role, string>> = {
@@ -246,7 +236,7 @@ export class HaNode {
         await this.#attempt("drain", () => this.actions.drain(reason, deadline));
         await this.#attempt("deactivate", () => this.actions.deactivate());
       })();
-      if (!(await within(lettingGo, deadline - performance.now()))) this.#abandon("the step-down");
+      if (!(await settlesWithin(lettingGo, deadline - performance.now()))) this.#abandon("the step-down");
       this.#set(then === "fenced" ? "backup" : then, reason, {
         tookMs: Math.round(performance.now() - started),
       });
@@ -261,13 +251,13 @@ export class HaNode {
    * fence the next live. True when the activation settled within the deadline.
    */
   async #withinDeadline(activation: Promise<unknown>): Promise<boolean> {
-    if (await within(activation, this.timeouts.activationTimeoutMs)) return true;
+    if (await settlesWithin(activation, this.timeouts.activationTimeoutMs)) return true;
     this.actions.dropProducer();
     this.log.warn(
       { ha: true, activationTimeoutMs: this.timeouts.activationTimeoutMs },
       "activation past its deadline: producer dropped; holding the claim until Kafka's answer is in",
     );
-    await within(activation, this.timeouts.activationTimeoutMs);
+    await settlesWithin(activation, this.timeouts.activationTimeoutMs);
     return false;
   }
 

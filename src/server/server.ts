@@ -22,6 +22,7 @@ import { addressBlock } from "../limits/address.ts";
 import { ConnectionsPerIp } from "../limits/connections_per_ip.ts";
 import { TokenBucket } from "../limits/rate.ts";
 import { SendGuard } from "../limits/send_guard.ts";
+import { settlesWithin } from "../util/deadline.ts";
 
 const KEEPALIVE_MS = 30_000;
 
@@ -343,12 +344,7 @@ export class BridgeServer {
     const closedListener = new Promise<void>((r) => this.#http.close(() => r()));
     await this.closeSessions(deadline, CloseCode.GOING_AWAY, "bridge shutting down");
     // Group consumers an HA step-down left to stop in the background: leave the groups before exit.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#leaving]),
-      new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - performance.now())))),
-    ]);
-    clearTimeout(timer);
+    await settlesWithin(Promise.allSettled([...this.#leaving]), deadline - performance.now());
     this.#http.closeAllConnections?.();
     this.#wss.close();
     await closedListener;

@@ -18,6 +18,7 @@ import { TokenBucket } from "../limits/rate.ts";
 import type { Principal } from "../auth/principal.ts";
 import { type Peer, UNKNOWN_PEER } from "../auth/peer.ts";
 import { clientIdRefusal } from "../auth/namespaces.ts";
+import { settlesWithin } from "../util/deadline.ts";
 
 export type { NodeIdentity, SessionDeps } from "./deps.ts";
 
@@ -454,13 +455,7 @@ export class Session {
     this.#refusal = refusal;
     const start = performance.now();
     if (this.#unanswered.size > 0) {
-      const idle = new Promise<void>((r) => (this.#idle = r));
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        idle,
-        new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - performance.now())))),
-      ]);
-      clearTimeout(timer);
+      await settlesWithin(new Promise<void>((r) => (this.#idle = r)), deadline - performance.now());
     }
     for (const abandon of [...this.#unanswered]) abandon();
     const published = performance.now();
