@@ -1,7 +1,8 @@
 /**
  * The soak's verdicts (scripts/soak_failover.ts): what Kafka holds and what a group consumer got,
- * checked against the producer's acks. Pure functions of the records read back, so that what counts
- * as lost, duplicated or stale is tested on its own (soak_checks_test.ts).
+ * checked against the producer's acks, and whether a mode's run passed (its exit code). Pure
+ * functions, so that what counts as lost, duplicated or stale is tested on its own
+ * (soak_checks_test.ts).
  */
 import type { KcatRecord } from "../tests/helpers/kcat.ts";
 import type { Sent } from "../tests/helpers/steady_producer.ts";
@@ -76,4 +77,63 @@ export function checkConsumer(positions: ReadonlyMap<string, number>, sent: Sent
   const twice = [...positions].filter(([, n]) => n > 1).map(([at, n]) => `${at} x${n}`);
   const unknown = [...positions.keys()].filter((at) => !acked.has(at)).length;
   return { missed, twice, unknown };
+}
+
+export interface CycleTimes {
+  /** kill -9 of a -> the producer's first ack at b's epoch. */
+  failoverMs: number;
+  /** b logs "stepping down" -> the producer's first ack at a's new epoch. */
+  failbackMs: number;
+  /** a's process spawned -> /readyz says a is live. */
+  restartToLiveMs: number;
+}
+
+/** One mode's run, as the soak reports it. */
+export interface ModeResult {
+  mode: "heartbeat" | "file-lock";
+  cyclesDone: number;
+  /** Why the run stopped early, or a final step that failed. */
+  errors: string[];
+  times: CycleTimes[];
+  published: number;
+  acked: number;
+  duplicateAcks: number;
+  failedPublishes: string[];
+  unanswered: number;
+  pauses: number;
+  epochs: number;
+  kafkaRecords: number;
+  perPartition: number[];
+  lost: string[];
+  /** Extra copies in Kafka (a record there n times counts n - 1). */
+  duplicatesInKafka: string[];
+  staleEpoch: string[];
+  /** Records in Kafka that no ack named (a publish refused or unanswered may have been written). */
+  unacked: number;
+  consumed: number;
+  consumerMissed: string[];
+  consumerTwice: string[];
+  consumerUnknown: number;
+  consumerError?: string;
+  commits: number;
+  commitsConfirmed: number;
+  commitErrors: string[];
+  commitsUnanswered: number;
+  heldBack: number;
+  logFile?: string;
+}
+
+/** Why a mode's run fails (exit code 1); empty when it passed. */
+export function failures(r: ModeResult): string[] {
+  const out = r.errors.map((e) => `the run did not complete: ${e}`);
+  const some = (xs: string[], what: string) => {
+    if (xs.length > 0) out.push(`${xs.length} ${what}, e.g.\n  ${xs.slice(0, 5).join("\n  ")}`);
+  };
+  some(r.lost, "acked records lost");
+  some(r.duplicatesInKafka, "extra copies in Kafka");
+  some(r.staleEpoch, "stale-epoch records");
+  some(r.consumerMissed, "acked records the consumer missed");
+  some(r.failedPublishes, "publishes refused");
+  if (r.unanswered > 0) out.push(`${r.unanswered} publishes never answered`);
+  return out;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { KcatRecord } from "../tests/helpers/kcat.ts";
 import type { Sent } from "../tests/helpers/steady_producer.ts";
-import { checkConsumer, checkKafka } from "./soak_checks.ts";
+import { checkConsumer, checkKafka, failures, type ModeResult } from "./soak_checks.ts";
 
 const CLIENT = "soak-client";
 
@@ -71,4 +71,50 @@ Deno.test("soak checks: the consumer's missed, twice and unknown positions", () 
   const sent = [acked(1, 0, 0, 5), acked(2, 0, 1, 5), acked(3, 1, 0, 5), { n: 4, value: "soak4:" }];
   const positions = new Map([["0/0", 1], ["1/0", 3], ["2/9", 1]]);
   assert.deepEqual(checkConsumer(positions, sent), { missed: ["0/1"], twice: ["1/0 x3"], unknown: 1 });
+});
+
+Deno.test("soak checks: a mode's run passes only with nothing lost, twice, stale, missed, refused or unanswered", () => {
+  const clean: ModeResult = {
+    mode: "heartbeat",
+    cyclesDone: 2,
+    errors: [],
+    times: [],
+    published: 10,
+    acked: 10,
+    duplicateAcks: 1, // a resend answered from the dedupe log: reported, not a failure
+    failedPublishes: [],
+    unanswered: 0,
+    pauses: 0,
+    epochs: 5,
+    kafkaRecords: 10,
+    perPartition: [10],
+    lost: [],
+    duplicatesInKafka: [],
+    staleEpoch: [],
+    unacked: 0,
+    consumed: 10,
+    consumerMissed: [],
+    consumerTwice: [],
+    consumerUnknown: 0,
+    commits: 10,
+    commitsConfirmed: 10,
+    commitErrors: [],
+    commitsUnanswered: 0,
+    heldBack: 0,
+  };
+  assert.deepEqual(failures(clean), []);
+  const cases: [Partial<ModeResult>, RegExp][] = [
+    [{ errors: ["b never became live"] }, /did not complete: b never became live/],
+    [{ lost: ["soak3 …"] }, /1 acked records lost/],
+    [{ duplicatesInKafka: ["x", "y"] }, /2 extra copies in Kafka/],
+    [{ staleEpoch: ["0/4 …"] }, /1 stale-epoch records/],
+    [{ consumerMissed: ["0/7"] }, /1 acked records the consumer missed/],
+    [{ failedPublishes: ["NOT_LIVE"] }, /1 publishes refused/],
+    [{ unanswered: 3 }, /3 publishes never answered/],
+  ];
+  for (const [fault, why] of cases) {
+    const out = failures({ ...clean, ...fault });
+    assert.equal(out.length, 1, JSON.stringify(fault));
+    assert.match(out[0], why);
+  }
 });

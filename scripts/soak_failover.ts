@@ -16,7 +16,14 @@ import { brokers, createTopics, uniqueTopic } from "../tests/helpers/kafka.ts";
 import { kcatRead, type KcatRecord } from "../tests/helpers/kcat.ts";
 import { mixedValue, SteadyProducer } from "../tests/helpers/steady_producer.ts";
 import { until, within } from "../tests/helpers/wait.ts";
-import { checkConsumer, checkKafka, positionOf } from "./soak_checks.ts";
+import {
+  checkConsumer,
+  checkKafka,
+  type CycleTimes,
+  failures,
+  type ModeResult,
+  positionOf,
+} from "./soak_checks.ts";
 import { percentile } from "./stats.ts";
 
 const MODES = ["heartbeat", "file-lock"] as const;
@@ -190,49 +197,6 @@ class RunLogs {
     await Deno.writeTextFile(file, parts.join("\n\n") + "\n");
     return file;
   }
-}
-
-interface CycleTimes {
-  /** kill -9 of a -> the producer's first ack at b's epoch. */
-  failoverMs: number;
-  /** b logs "stepping down" -> the producer's first ack at a's new epoch. */
-  failbackMs: number;
-  /** a's process spawned -> /readyz says a is live. */
-  restartToLiveMs: number;
-}
-
-interface ModeResult {
-  mode: Mode;
-  cyclesDone: number;
-  /** Why the run stopped early, or a final step that failed. */
-  errors: string[];
-  times: CycleTimes[];
-  published: number;
-  acked: number;
-  duplicateAcks: number;
-  failedPublishes: string[];
-  unanswered: number;
-  pauses: number;
-  epochs: number;
-  kafkaRecords: number;
-  perPartition: number[];
-  lost: string[];
-  /** Extra copies in Kafka (a record there n times counts n - 1). */
-  duplicatesInKafka: string[];
-  staleEpoch: string[];
-  /** Records in Kafka that no ack named (a publish refused or unanswered may have been written). */
-  unacked: number;
-  consumed: number;
-  consumerMissed: string[];
-  consumerTwice: string[];
-  consumerUnknown: number;
-  consumerError?: string;
-  commits: number;
-  commitsConfirmed: number;
-  commitErrors: string[];
-  commitsUnanswered: number;
-  heldBack: number;
-  logFile?: string;
 }
 
 /** The cluster running now, so that Ctrl-C does not leave bridge processes behind. */
@@ -416,21 +380,6 @@ async function soak(mode: Mode): Promise<ModeResult> {
   await ha.close();
   running = undefined;
   return result;
-}
-
-/** Why a mode's run fails (exit code 1); empty when it passed. */
-function failures(r: ModeResult): string[] {
-  const out = r.errors.map((e) => `the run did not complete: ${e}`);
-  const some = (xs: string[], what: string) => {
-    if (xs.length > 0) out.push(`${xs.length} ${what}, e.g.\n  ${xs.slice(0, 5).join("\n  ")}`);
-  };
-  some(r.lost, "acked records lost");
-  some(r.duplicatesInKafka, "extra copies in Kafka");
-  some(r.staleEpoch, "stale-epoch records");
-  some(r.consumerMissed, "acked records the consumer missed");
-  some(r.failedPublishes, "publishes refused");
-  if (r.unanswered > 0) out.push(`${r.unanswered} publishes never answered`);
-  return out;
 }
 
 const fmt = (xs: number[]) =>
