@@ -46,7 +46,7 @@ export class FileLockCoordinator extends BaseCoordinator {
   #seq = 0;
   readonly #others = new Map<string, { file: NodeFile; changedAt: number }>();
   #lastVerify = 0;
-  /** When the live last confirmed its claim (the lock and the state file). */
+  /** When the live last confirmed its claim (the lock and the state file), or became live. */
   #verifiedAt = 0;
   #cooldownUntil = 0;
   /** A backup that would take the lock were it free: it probes the lock between polls. */
@@ -312,6 +312,11 @@ export class FileLockCoordinator extends BaseCoordinator {
       : "lock free (first live)";
     this.begin(this.ha.promote(reason), async (ok) => {
       if (!ok) return this.#release();
+      // Live from this moment (this runs in the same microtask checkpoint as the role change, so
+      // no watch tick comes between): the watch gives the state write below 3 × verifyMs to
+      // confirm the claim, as it gives every verify. Set only after the write, a watch tick
+      // during it read "never confirmed" and stepped the new live down at once.
+      this.#verifiedAt = performance.now();
       await writeJsonAtomic(this.#statePath, {
         epoch: this.ha.epoch(),
         node: this.ha.node,

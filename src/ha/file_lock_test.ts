@@ -6,8 +6,14 @@ import { FileLockCoordinator } from "./file_lock.ts";
 import { HaNode } from "./node.ts";
 
 /** A file-lock node whose Kafka side always succeeds; its ticks are run by the test, not a loop. */
-async function fileLockNode(dir: string, name: string, priority: number) {
-  const cfg = configSchema.parse({ ha: { mode: "file-lock", fileLock: { dir } } }).ha;
+async function fileLockNode(
+  dir: string,
+  name: string,
+  priority: number,
+  fileLock: Record<string, number> = {},
+  activationMs = 0,
+) {
+  const cfg = configSchema.parse({ ha: { mode: "file-lock", fileLock: { dir, ...fileLock } } }).ha;
   let epochs = 10;
   const node = new HaNode(
     name,
@@ -15,7 +21,7 @@ async function fileLockNode(dir: string, name: string, priority: number) {
     `ws://${name}.test/ws`,
     "lock",
     {
-      activate: () => Promise.resolve(++epochs),
+      activate: () => new Promise((r) => setTimeout(() => r(++epochs), activationMs)),
       drain: () => Promise.resolve(),
       deactivate: () => Promise.resolve(),
       abandon: () => [],
@@ -31,11 +37,13 @@ async function fileLockNode(dir: string, name: string, priority: number) {
     tick(now: number): Promise<void>;
     nextTickMs(): number;
     onShutdown(): Promise<void>;
+    onWatch(now: number): void;
   };
   return {
     cfg,
     node,
     tick: (now: number) => inside.tick(now),
+    onWatch: (now: number) => inside.onWatch(now),
     nextTickMs: () => inside.nextTickMs(),
     /** Steps down and lets go of the lock, as the end of run() does. */
     shutdown: () => inside.onShutdown(),
@@ -128,6 +136,30 @@ Deno.test("file-lock: after handing over, the cooldown ends once the state file 
   await b.until("live", t0 + 601);
   await fileSays(`${dir}/state.json`, "node", "b");
   await fileSays(`${dir}/node-b.json`, "role", "live");
+  await b.shutdown();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("file-lock: the watch does not step a new live down while it writes the state file", async () => {
+  const dir = await Deno.makeTempDir();
+  // An activation longer than the watch's limit (3 × verifyMs): the watch must count from the
+  // moment the node became live, not from when it took the lock, nor from never.
+  const b = await fileLockNode(dir, "b", 100, { pollMs: 50, verifyMs: 100 }, 400);
+  // The watch runs on a timer of its own: here, the first macrotask after the role change, while
+  // the promotion's state write is still under way (as it was, under CI load, in the flake this
+  // test covers).
+  const watched = new Promise<void>((resolve) => {
+    b.node.onRoleChange = (role) => {
+      if (role === "live") setTimeout(() => resolve(b.onWatch(performance.now())), 0);
+    };
+  });
+  const t0 = performance.now();
+  await b.tick(t0); // init -> backup
+  await b.tick(t0 + 1); // takes the lock and begins the activation
+  await watched;
+  assert.equal(b.node.steppingDown, false, "the watch counts from the moment the node became live");
+  assert.equal(b.node.role(), "live");
+  await fileSays(`${dir}/state.json`, "status", "live");
   await b.shutdown();
   await Deno.remove(dir, { recursive: true });
 });
