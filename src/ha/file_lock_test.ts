@@ -94,13 +94,17 @@ Deno.test("file-lock: a waiting backup probes the lock between polls, writing no
   const held = await holdLock(dir); // the live, a
   await Deno.writeTextFile(`${dir}/state.json`, JSON.stringify({ epoch: 10, node: "a", status: "live" }));
   const b = await fileLockNode(dir, "b", 100);
-  const t0 = performance.now();
+  // Whole milliseconds: with a fractional t0, (t0 + pollMs) - t0 can come out a hair under pollMs,
+  // and the "full poll" below ran as a probe (the check's flake in CI, since fixed here).
+  const t0 = Math.trunc(performance.now());
   await b.tick(t0); // init -> backup
   assert.equal(b.node.role(), "backup");
   assert.equal(b.nextTickMs(), b.cfg.fileLock.probeMs, "a live holds the lock: probed from the start");
   await b.tick(t0 + b.cfg.fileLock.pollMs); // a full poll: the lock is held
   assert.equal(b.nextTickMs(), b.cfg.fileLock.probeMs, "a backup that would take the lock probes it");
+  const seq = (await readJson(`${dir}/node-b.json`)).seq;
   await b.tick(t0 + b.cfg.fileLock.pollMs + 1); // within the poll interval: a probe only
+  assert.equal((await readJson(`${dir}/node-b.json`)).seq, seq, "a probe writes no status");
   assert.equal(b.node.role(), "backup");
 
   held.close(); // a dies: the kernel lets go of its lock
@@ -115,7 +119,7 @@ Deno.test("file-lock: a waiting backup probes the lock between polls, writing no
 Deno.test("file-lock: after handing over, the cooldown ends once the state file names the new live", async () => {
   const dir = await Deno.makeTempDir();
   const b = await fileLockNode(dir, "b", 100);
-  const t0 = performance.now();
+  const t0 = Math.trunc(performance.now()); // whole ms, as above
   await b.tick(t0);
   await b.until("live", t0 + 1);
   await fileSays(`${dir}/state.json`, "status", "live");
@@ -153,7 +157,7 @@ Deno.test("file-lock: the watch does not step a new live down while it writes th
       if (role === "live") setTimeout(() => resolve(b.onWatch(performance.now())), 0);
     };
   });
-  const t0 = performance.now();
+  const t0 = Math.trunc(performance.now()); // whole ms, as above
   await b.tick(t0); // init -> backup
   await b.tick(t0 + 1); // takes the lock and begins the activation
   await watched;
