@@ -37,3 +37,15 @@ Deno.test("auth failures: the table of addresses is bounded", () => {
   f.failed("192.0.2.1", 20_000);
   assert.equal(f.addresses, 1, "passed windows are pruned first");
 });
+
+Deno.test("auth failures: IPv6 addresses count by their /64, IPv4-mapped ones as the IPv4 host", () => {
+  const f = new AuthFailures(2, 10_000, false);
+  f.failed("2001:db8:0:7::1", 0);
+  f.failed("2001:db8:0:7:abcd:1:2:3", 1); // the same host, another address in its /64
+  assert.ok(f.waitMs("2001:db8:0:7::ffff", 2) > 0, "any address of that /64 waits");
+  assert.equal(f.waitMs("2001:db8:0:8::1", 2), 0, "the next /64 is another host");
+  assert.equal(f.addresses, 1);
+  f.failed("::ffff:10.1.2.3", 3);
+  f.failed("10.1.2.3", 4);
+  assert.ok(f.waitMs("10.1.2.3", 5) > 0, "a mapped address is its IPv4 host");
+});
