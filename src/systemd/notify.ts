@@ -12,17 +12,21 @@ export interface NotifyTarget {
   close(): void;
 }
 
-/** A datagram socket of our own (abstract, so it leaves no file) that sends to NOTIFY_SOCKET. */
+/**
+ * A datagram socket of our own that sends to NOTIFY_SOCKET. Bound to the empty path, which the
+ * kernel autobinds to an abstract address: no file anywhere (Deno reads "@name" as a file name,
+ * and made one in the working directory at every start). An abstract NOTIFY_SOCKET ("@name", as
+ * sd_notify(3) writes it) is the NUL-prefixed name to the kernel.
+ */
 class UnixDatagramTarget implements NotifyTarget {
   readonly #socket: Deno.DatagramConn;
+  readonly #to: string;
   constructor(readonly path: string) {
-    this.#socket = Deno.listenDatagram({
-      transport: "unixpacket",
-      path: `@edge-bridge-notify-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
-    });
+    this.#to = path.startsWith("@") ? `\0${path.slice(1)}` : path;
+    this.#socket = Deno.listenDatagram({ transport: "unixpacket", path: "" });
   }
   async send(message: string): Promise<void> {
-    await this.#socket.send(new TextEncoder().encode(message), { transport: "unixpacket", path: this.path });
+    await this.#socket.send(new TextEncoder().encode(message), { transport: "unixpacket", path: this.#to });
   }
   close(): void {
     this.#socket.close();

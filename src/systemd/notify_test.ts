@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
 import { SystemdNotifier } from "./notify.ts";
 
-/** A NOTIFY_SOCKET of the test's own, as systemd would listen on it. */
-function fakeSystemd() {
+/**
+ * A NOTIFY_SOCKET of the test's own, as systemd would listen on it: a file, or (`abstract`) an
+ * abstract address, which NOTIFY_SOCKET writes as "@name" and the kernel knows as "\0name".
+ */
+function fakeSystemd(abstract = false) {
   const dir = Deno.makeTempDirSync();
-  const path = `${dir}/notify`;
-  const socket = Deno.listenDatagram({ transport: "unixpacket", path });
+  const name = `edge-bridge-test-${crypto.randomUUID()}`;
+  const path = abstract ? `@${name}` : `${dir}/notify`;
+  const socket = Deno.listenDatagram({ transport: "unixpacket", path: abstract ? `\0${name}` : path });
   const received: string[] = [];
   const reading = (async () => {
     try {
@@ -52,6 +56,25 @@ Deno.test("sd_notify: READY once, STATUS on one line, STOPPING at the drain, to 
   } finally {
     await n.close();
     await systemd.close();
+  }
+});
+
+Deno.test("sd_notify: an abstract NOTIFY_SOCKET (@name) is reached, and no socket file is left anywhere", async () => {
+  const cwd = Deno.makeTempDirSync();
+  const before = Deno.cwd();
+  Deno.chdir(cwd); // a relative bind would land here
+  const systemd = fakeSystemd(true);
+  const n = SystemdNotifier.fromEnv((k) => ({ NOTIFY_SOCKET: systemd.path } as Record<string, string>)[k])!;
+  try {
+    n.ready("live, epoch 2");
+    await until(() => systemd.received.length === 1);
+    assert.deepEqual(systemd.received, ["READY=1\nSTATUS=live, epoch 2"]);
+    assert.deepEqual([...Deno.readDirSync(cwd)].map((e) => e.name), [], "nothing in the working directory");
+  } finally {
+    Deno.chdir(before);
+    await n.close();
+    await systemd.close();
+    Deno.removeSync(cwd, { recursive: true });
   }
 });
 
