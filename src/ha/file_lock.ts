@@ -182,7 +182,7 @@ export class FileLockCoordinator extends BaseCoordinator {
     this.#lastVerify = -Infinity;
     if (this.ha.heldRole !== "live" || this.transitioning) return;
     // Verify now, beside the loop, rather than after the next poll's file work.
-    this.begin(this.#lockLost(), async (lost) => {
+    this.begin(this.#lockLost("live"), async (lost) => {
       if (!lost) {
         this.#lastVerify = this.#verifiedAt = performance.now();
         return;
@@ -246,7 +246,7 @@ export class FileLockCoordinator extends BaseCoordinator {
     }
     const self = await this.#publishSelf(now);
     const others = await this.#readOthers(now);
-    if (this.transitioning) return;
+    if (this.transitioning) return this.#verifyWhileRenewing(now);
     if (role === "init") {
       this.ha.announceBackup(`shared dir ${this.#dir}`);
       // A live holds the lock: probe it from now on, so that its death is noticed within probeMs
@@ -258,7 +258,7 @@ export class FileLockCoordinator extends BaseCoordinator {
     if (role === "live") {
       if (now - this.#lastVerify >= this.#cfg.fileLock.verifyMs) {
         this.#lastVerify = now;
-        const lost = await this.#lockLost();
+        const lost = await this.#lockLost("live");
         if (lost) {
           return this.begin(this.ha.demote(`${lost}: lock lost`), () => this.#release());
         }
@@ -313,10 +313,18 @@ export class FileLockCoordinator extends BaseCoordinator {
     this.begin(this.ha.promote(reason), async (ok) => {
       if (!ok) return this.#release();
       // Live from this moment (this runs in the same microtask checkpoint as the role change, so
-      // no watch tick comes between): the watch gives the state write below 3 × verifyMs to
-      // confirm the claim, as it gives every verify. Set only after the write, a watch tick
-      // during it read "never confirmed" and stepped the new live down at once.
+      // no watch tick comes between): the watch gives the checks below 3 × verifyMs, as it gives
+      // every verify. Set only after them, a watch tick meanwhile read "never confirmed" and
+      // stepped the new live down at once.
       this.#verifiedAt = performance.now();
+      // The lock was last touched before the activation, which may have taken long (and this
+      // node may have stalled meanwhile, its NFS lease running out): confirm it, and that no
+      // node took it since, before the state file calls this node live.
+      const lost = await this.#lockLost("claimed");
+      if (lost) {
+        await this.ha.demote(`${lost}: lock lost while activating`);
+        return this.#release();
+      }
       await writeJsonAtomic(this.#statePath, {
         epoch: this.ha.epoch(),
         node: this.ha.node,
@@ -331,10 +339,25 @@ export class FileLockCoordinator extends BaseCoordinator {
   }
 
   /**
+   * A live taking a fresh producer epoch (a reactivation, beside the loop) may wait on a slow
+   * Kafka for seconds, and is still the live meanwhile: it keeps confirming its lock, or the
+   * watch would step it down for want of a verify that the wait, not the directory, held up.
+   */
+  async #verifyWhileRenewing(now: number): Promise<void> {
+    if (this.ha.heldRole !== "live" || this.ha.steppingDown) return;
+    if (now - this.#lastVerify < this.#cfg.fileLock.verifyMs) return;
+    this.#lastVerify = now;
+    // Not the epoch: state.json names the new one only once the reactivation is done.
+    if (!(await this.#lockLost("claimed"))) this.#verifiedAt = performance.now();
+  }
+
+  /**
    * Why the lock is no longer this node's, or undefined while it is. A shared directory that
    * does not answer within verifyMs (a hard NFS mount whose server is gone) counts as lost.
+   * `live`: state.json must name this node at its epoch; `claimed`: name this node (while
+   * the epoch is being taken, state.json still carries the one before).
    */
-  async #lockLost(): Promise<string | undefined> {
+  async #lockLost(expect: "live" | "claimed"): Promise<string | undefined> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<string>((r) => {
       timer = setTimeout(
@@ -343,13 +366,13 @@ export class FileLockCoordinator extends BaseCoordinator {
       );
     });
     try {
-      return await Promise.race([this.#checkLock(), late]);
+      return await Promise.race([this.#checkLock(expect), late]);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  async #checkLock(): Promise<string | undefined> {
+  async #checkLock(expect: "live" | "claimed"): Promise<string | undefined> {
     try {
       // Write through the descriptor: on NFSv4 a lock whose lease was lost makes I/O on it fail
       // (EIO), where a metadata call may be answered from the cache.
@@ -362,7 +385,7 @@ export class FileLockCoordinator extends BaseCoordinator {
       return `the lock file descriptor fails (${(e as Error).message})`;
     }
     const state = await readJson<LiveState>(this.#statePath);
-    if (!state || state.node !== this.ha.node || state.epoch !== this.ha.epoch()) {
+    if (!state || state.node !== this.ha.node || (expect === "live" && state.epoch !== this.ha.epoch())) {
       return `state file now names ${state?.node ?? "nobody"} at epoch ${state?.epoch ?? "?"}`;
     }
     return undefined;

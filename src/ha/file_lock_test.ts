@@ -15,18 +15,26 @@ async function fileLockNode(
 ) {
   const cfg = configSchema.parse({ ha: { mode: "file-lock", fileLock: { dir, ...fileLock } } }).ha;
   let epochs = 10;
+  /** The fake Kafka side: how long an activation takes, and whether the producer is usable. */
+  const kafka = { activationMs, active: true };
   const node = new HaNode(
     name,
     priority,
     `ws://${name}.test/ws`,
     "lock",
     {
-      activate: () => new Promise((r) => setTimeout(() => r(++epochs), activationMs)),
+      activate: () =>
+        new Promise((r) =>
+          setTimeout(() => {
+            kafka.active = true;
+            r(++epochs);
+          }, kafka.activationMs)
+        ),
       drain: () => Promise.resolve(),
       deactivate: () => Promise.resolve(),
       abandon: () => [],
       dropProducer: () => {},
-      isActive: () => true,
+      isActive: () => kafka.active,
     },
     new BridgeMetrics(),
     createLogger("silent", name),
@@ -42,6 +50,7 @@ async function fileLockNode(
   return {
     cfg,
     node,
+    kafka,
     tick: (now: number) => inside.tick(now),
     onWatch: (now: number) => inside.onWatch(now),
     nextTickMs: () => inside.nextTickMs(),
@@ -149,21 +158,88 @@ Deno.test("file-lock: the watch does not step a new live down while it writes th
   // An activation longer than the watch's limit (3 × verifyMs): the watch must count from the
   // moment the node became live, not from when it took the lock, nor from never.
   const b = await fileLockNode(dir, "b", 100, { pollMs: 50, verifyMs: 100 }, 400);
-  // The watch runs on a timer of its own: here, the first macrotask after the role change, while
-  // the promotion's state write is still under way (as it was, under CI load, in the flake this
-  // test covers).
-  const watched = new Promise<void>((resolve) => {
-    b.node.onRoleChange = (role) => {
-      if (role === "live") setTimeout(() => resolve(b.onWatch(performance.now())), 0);
-    };
-  });
+  // The watch runs on a timer of its own, so it can come while the promotion writes state.json
+  // (as it did, under CI load, in the flake this test covers): here it does, every time.
+  const rename = Deno.rename;
+  let watchedDuringWrite = false;
+  Deno.rename = async (from, to) => {
+    if (String(to).endsWith("/state.json") && b.node.heldRole === "live" && !watchedDuringWrite) {
+      watchedDuringWrite = true;
+      await new Promise((r) => setTimeout(r, 0)); // a timer's turn, as the watch's
+      b.onWatch(performance.now());
+    }
+    return rename(from, to);
+  };
+  try {
+    const t0 = Math.trunc(performance.now()); // whole ms, as above
+    await b.tick(t0); // init -> backup
+    await b.tick(t0 + 1); // takes the lock and begins the activation
+    const live = Promise.withResolvers<void>();
+    b.node.onRoleChange = (role) => role === "live" && live.resolve();
+    await live.promise;
+    await fileSays(`${dir}/state.json`, "status", "live");
+  } finally {
+    Deno.rename = rename;
+  }
+  assert.ok(watchedDuringWrite);
+  assert.equal(b.node.steppingDown, false, "the watch counts from the moment the node became live");
+  assert.equal(b.node.role(), "live");
+  await b.shutdown();
+  await Deno.remove(dir, { recursive: true });
+});
+
+/** Polls until `check` holds, or fails after `ms`. */
+async function until(what: string, check: () => boolean, ms = 3_000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+Deno.test("file-lock: a node whose claim was taken while it activated steps down rather than call itself live", async () => {
+  const dir = await Deno.makeTempDir();
+  const b = await fileLockNode(dir, "b", 100, {}, 300);
   const t0 = Math.trunc(performance.now()); // whole ms, as above
   await b.tick(t0); // init -> backup
   await b.tick(t0 + 1); // takes the lock and begins the activation
-  await watched;
-  assert.equal(b.node.steppingDown, false, "the watch counts from the moment the node became live");
-  assert.equal(b.node.role(), "live");
+  assert.equal(b.node.role(), "activating");
+  // Meanwhile another node took the lock (on NFS: this one stalled past its lease) and says so.
+  await Deno.writeTextFile(
+    `${dir}/state.json`,
+    JSON.stringify({ epoch: 10, node: "a", status: "activating" }),
+  );
+  const roles: string[] = [];
+  b.node.onRoleChange = (role) => void roles.push(role);
+  await until("b back to backup", () => b.node.heldRole === "backup");
+  assert.deepEqual(roles, ["live", "draining", "backup"]);
+  assert.equal((await readJson(`${dir}/state.json`)).node, "a", "the other node's claim is not overwritten");
+  await b.shutdown();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("file-lock: a live taking a fresh producer epoch from a slow Kafka keeps verifying its lock", async () => {
+  const dir = await Deno.makeTempDir();
+  const b = await fileLockNode(dir, "b", 100, { pollMs: 50, verifyMs: 100 });
+  const t0 = Math.trunc(performance.now()); // whole ms, as above
+  await b.tick(t0);
+  await b.until("live", t0 + 1);
   await fileSays(`${dir}/state.json`, "status", "live");
+  // The producer needs a fresh epoch, and Kafka takes 600 ms to give it: more than the watch's
+  // limit (3 × verifyMs) without a verify, were the polls to stop verifying meanwhile.
+  b.kafka.active = false;
+  b.kafka.activationMs = 600;
+  const renewing = b.node.reactivate();
+  const started = performance.now();
+  while (performance.now() - started < 450) { // the loop and the watch, as run() drives them
+    await b.tick(performance.now());
+    b.onWatch(performance.now());
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(b.node.steppingDown, false, "the lock was verified while Kafka was slow");
+  await renewing;
+  assert.equal(b.node.role(), "live");
+  assert.equal(b.node.epoch(), 12, "re-activated under a fresh epoch");
   await b.shutdown();
   await Deno.remove(dir, { recursive: true });
 });
