@@ -5,6 +5,7 @@
  */
 import type { Config } from "../config/schema.ts";
 import { ErrorCode } from "../protocol/mod.ts";
+import { addressBlock } from "../limits/address.ts";
 import { AuthFailures } from "../limits/auth_failures.ts";
 import { BoundedConcurrency, Busy } from "../limits/concurrency.ts";
 import { type ApiKeyEntry, ApiKeyStore } from "./api_keys.ts";
@@ -122,12 +123,12 @@ export class Authenticator {
   async authenticate(token: string, peer?: Peer): Promise<AuthOutcome> {
     const address = peer?.limitAddress;
     const waitMs = address === undefined ? 0 : this.#failures.waitMs(address);
-    if (waitMs > 0) {
+    if (waitMs > 0 && address !== undefined) {
       const seconds = Math.ceil(waitMs / 1000);
       return {
         ok: false,
         code: ErrorCode.AUTH_RATE_LIMITED,
-        message: `too many failed authentications from ${address}; try again in ${seconds} s`,
+        message: `too many failed authentications from ${addressBlock(address)}; try again in ${seconds} s`,
       };
     }
     const outcome = await this.#check(token);

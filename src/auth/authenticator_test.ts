@@ -83,6 +83,15 @@ Deno.test("auth: past auth.maxFailuresPerIp failures an address is refused unche
   assert.ok(
     (await auth.authenticate("ebk_good", peerOf("127.0.0.1", { "x-forwarded-for": "203.0.113.10" }))).ok,
   );
+  // IPv6: one host's /64, whichever of its addresses (and source ports) it fails from.
+  for (const from of ["2001:db8:0:7::1", "2001:db8:0:7::2", "[2001:db8:0:7::3]:4711"]) {
+    await auth.authenticate("ebk_bad", peerOf("127.0.0.1", { "x-forwarded-for": from }));
+  }
+  const v6 = await auth.authenticate("ebk_good", peerOf("2001:db8:0:8::9", {}));
+  assert.ok(v6.ok, "not an address of that /64");
+  const sameBlock = await auth.authenticate("ebk_good", peerOf("2001:db8:0:7::abcd", {}));
+  assert.ok(!sameBlock.ok);
+  assert.match(sameBlock.message, /too many failed authentications from 2001:db8:0:7::\/64;/);
 });
 
 Deno.test("auth: scrypt keys are checked a few at a time; beyond the queue AUTH_UNAVAILABLE, retryable", async () => {

@@ -25,14 +25,26 @@ const FORWARDING_HEADERS = ["forwarded", "x-forwarded-for", "x-real-ip"] as cons
 const last = (v: string | string[] | undefined) =>
   (Array.isArray(v) ? v.join(",") : v ?? "").split(",").pop()!;
 
+/**
+ * The host alone, from an address a proxy wrote: some add the client's port ("203.0.113.9:4711",
+ * "[2001:db8::1]:4711", as Forwarded allows and some X-Forwarded-For writers do), and each port
+ * counted apart would defeat the per-address limits.
+ */
+function withoutPort(address: string): string {
+  const bracketed = /^\[([^\]]*)\](?::\d+)?$/.exec(address);
+  if (bracketed) return bracketed[1];
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(address);
+  return v4 ? v4[1] : address;
+}
+
 /** The client the nearest proxy names, from its headers (node lower-cases their names). */
 function forwardedClient(headers: Headers): string | undefined {
   const xff = last(headers["x-forwarded-for"]).trim();
-  if (xff) return xff;
+  if (xff) return withoutPort(xff);
   const real = last(headers["x-real-ip"]).trim();
-  if (real) return real;
-  const m = /for=\s*"?\[?([^\]";,\s]+)/i.exec(last(headers["forwarded"]));
-  return m?.[1];
+  if (real) return withoutPort(real);
+  const m = /for=\s*"?([^";,\s]+)/i.exec(last(headers["forwarded"]));
+  return m ? withoutPort(m[1]) : undefined;
 }
 
 export function peerOf(remoteAddress: string | undefined, headers: Headers): Peer {

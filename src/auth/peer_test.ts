@@ -24,6 +24,12 @@ Deno.test("peer: limits count the client a proxy on loopback names, never one na
     "proxy@127.0.0.1",
     "counted (not taken for loopback)",
   );
+  // A port the proxy added is not part of the client's address: one host, one count.
+  assert.equal(at("127.0.0.1", { forwarded: 'for="192.0.2.43:47011"' }), "192.0.2.43");
+  assert.equal(at("127.0.0.1", { "x-forwarded-for": "203.0.113.9:4711" }), "203.0.113.9");
+  assert.equal(at("127.0.0.1", { "x-forwarded-for": "[2001:db8::7]:4711" }), "2001:db8::7");
+  assert.equal(at("127.0.0.1", { "x-real-ip": "[2001:db8::7]" }), "2001:db8::7");
+  assert.equal(at("127.0.0.1", { "x-forwarded-for": "2001:db8::7" }), "2001:db8::7", "bare IPv6 kept whole");
   assert.equal(at("10.0.0.1", { "x-forwarded-for": "203.0.113.9" }), "10.0.0.1", "not believed");
   assert.equal(at("127.0.0.1", {}), "127.0.0.1");
 });
