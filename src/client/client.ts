@@ -1,17 +1,18 @@
 /**
- * EdgeBridgeClient: a failover-aware connection to a live/backup pair of bridges with an
- * outbox of unanswered publishes (resent with the same seq after a reconnect, so the
- * bridge can drop duplicates) and subscriptions that resume without a gap. Web standards
- * only: it runs unchanged in Deno and in browsers.
+ * EdgeBridgeClient: a failover-aware connection to a live/backup pair of bridges. It owns the
+ * link (which URL, when to retry, what `welcome` said) and hands frames to the publisher (an
+ * outbox of unanswered publishes, resent with the same seq after a reconnect so the bridge can
+ * drop duplicates; publisher.ts) and to subscriptions, which resume without a gap
+ * (subscription.ts). Web standards only: it runs unchanged in Deno and in browsers.
  */
 import { TypedEventTarget } from "./typed_events.ts";
-import { RETRYABLE } from "../protocol/codes.ts";
 import { principalNamespace } from "../protocol/namespace.ts";
-import type { Encoding, WelcomeFrame } from "../protocol/frames.ts";
+import type { WelcomeFrame } from "../protocol/frames.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
-import { ClientClosedError, PublishError } from "./errors.ts";
+import { ClientClosedError } from "./errors.ts";
 import { type InboundFrame, type Link, type LinkClosed, openLink } from "./link.ts";
-import { byteLength, Outbox, type OutboxLimits, type OutgoingPublish } from "./outbox.ts";
+import { Outbox, type OutboxLimits } from "./outbox.ts";
+import { type PublishAck, Publisher, type PublishOptions } from "./publisher.ts";
 import { type SubscribeOptions, Subscription, type SubscriptionHost } from "./subscription.ts";
 import { liveFromReason, UrlRing } from "./urls.ts";
 
@@ -57,25 +58,6 @@ export interface LogLine {
   time: Date;
 }
 
-export interface PublishOptions {
-  key?: string;
-  keyEncoding?: "utf8" | "base64";
-  headers?: Record<string, string>;
-  partition?: number;
-  /** Default: `utf8` for a string value, `json` for anything else. */
-  encoding?: Encoding;
-}
-
-export interface PublishAck {
-  topic: string;
-  partition: number;
-  offset: string;
-  epoch: number;
-  /** The bridge had written this seq before (a resend): this is that first write's position. */
-  duplicate: boolean;
-  seq: number;
-}
-
 interface ClientEventMap {
   state: CustomEvent<ConnectionState>;
   log: CustomEvent<LogLine>;
@@ -94,7 +76,7 @@ export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
   readonly #backoff: Backoff;
   /** Delays before resending publishes (or subscribes) refused with a retryable code. */
   readonly #retry: Backoff;
-  readonly #outbox: Outbox;
+  readonly #publisher: Publisher;
   readonly #connectTimeoutMs: number;
   readonly #subs = new Map<string, Subscription>();
   readonly #host: SubscriptionHost;
@@ -105,7 +87,6 @@ export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
   #limits?: WelcomeFrame["limits"];
   /** The link got an answer to real work (so the node is healthy: the backoff starts over). */
   #served = false;
-  #publishRetry?: ReturnType<typeof setTimeout>;
   /** Nodes skipped in a row for an epoch older than one seen; after a full round, one is accepted. */
   #staleSkips = 0;
   /** URLs tried since the round began, and whether any of their nodes answered. */
@@ -115,7 +96,6 @@ export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
   #closing = false;
   #closed?: Promise<void>;
   #readyWaiters: PromiseWithResolvers<void>[] = [];
-  #drainWaiters: Array<() => void> = [];
   readonly #loop: Promise<void>;
 
   constructor(opts: EdgeBridgeClientOptions) {
@@ -137,9 +117,18 @@ export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
         `clientId must be a string of 1 to 200 characters, got ${JSON.stringify(opts.clientId)}`,
       );
     }
-    this.#outbox = new Outbox(opts.outbox);
     this.#backoff = new Backoff(opts.backoff);
     this.#retry = new Backoff(opts.backoff);
+    this.#publisher = new Publisher(new Outbox(opts.outbox), this.#retry, {
+      limits: () => this.#link ? this.#limits : undefined,
+      send: (text) => this.#link?.send(text) ?? false,
+      answered: () => void (this.#served = true),
+      sawEpoch: (epoch) => {
+        if (epoch > this.#state.highestEpoch) this.#setState({ highestEpoch: epoch });
+      },
+      timer: (ms, fn) => void this.#timer(ms, fn),
+      log: (level, message) => this.#log(level, message),
+    });
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     const WS = opts.WebSocket ?? globalThis.WebSocket;
     if (typeof WS !== "function") throw new TypeError("no WebSocket implementation: pass options.WebSocket");
@@ -174,7 +163,7 @@ export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
 
   /** Publishes sent or queued and not answered yet. */
   get pending(): number {
-    return this.#outbox.size;
+    return this.#publisher.pending;
   }
 
   /** Resolves when a live connection is open; rejects if the client closes first. */
@@ -220,40 +209,7 @@ export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
     if (this.#closing) {
       return Promise.reject(new ClientClosedError(`publish to "${topic}" refused; create a new client`));
     }
-    if (typeof topic !== "string" || topic === "") {
-      return Promise.reject(new TypeError("publish: topic must be a non-empty string"));
-    }
-    const encoding = opts.encoding ?? (typeof value === "string" ? "utf8" : "json");
-    if (value === undefined) return Promise.reject(new TypeError("publish: value is undefined"));
-    if (encoding !== "json" && typeof value !== "string") {
-      return Promise.reject(
-        new TypeError(
-          `publish: value must be a string with encoding "${encoding}"; use "json" for other values`,
-        ),
-      );
-    }
-    const seq = this.#outbox.nextSeq;
-    const frame: OutgoingPublish = { op: "publish", id: `p${seq}`, topic, value, encoding, seq };
-    if (opts.key !== undefined) frame.key = opts.key;
-    if (opts.keyEncoding !== undefined) frame.keyEncoding = opts.keyEncoding;
-    if (opts.headers !== undefined) frame.headers = opts.headers;
-    if (opts.partition !== undefined) frame.partition = opts.partition;
-    let text: string;
-    try {
-      text = JSON.stringify(frame);
-    } catch (e) {
-      return Promise.reject(
-        new TypeError(`publish: value cannot be written as JSON: ${(e as Error).message}`),
-      );
-    }
-    const w = Promise.withResolvers<PublishAck>();
-    try {
-      this.#outbox.add(frame, byteLength(text), w as PromiseWithResolvers<unknown>);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    this.#pump();
-    return w.promise;
+    return this.#publisher.publish(topic, value, opts);
   }
 
   /** Subscribes to a topic; iterate the result with `for await`. */
@@ -406,14 +362,14 @@ export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
       lastEpoch: this.#state.highestEpoch,
       instance: this.instance,
     }));
-    const resent = this.#pump();
+    const resent = this.#publisher.pump();
     if (resent > 0) this.#log("info", `resent ${resent} publishes`);
     for (const sub of [...this.#subs.values()]) sub.attach();
     for (const w of this.#readyWaiters.splice(0)) w.resolve();
 
     const closed = await link.closed;
     this.#link = undefined;
-    this.#outbox.linkLost();
+    this.#publisher.linkLost();
     this.#clearTimers();
     for (const sub of [...this.#subs.values()]) sub.detach();
     // A node that did real work is healthy: a later failure starts from the short delays again.
@@ -424,9 +380,9 @@ export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
   #onFrame(f: InboundFrame): void {
     switch (f.op) {
       case "ack":
-        return this.#onAck(f);
       case "nack":
-        return this.#onNack(f);
+        this.#publisher.handle(f);
+        return;
       case "subscribed":
       case "message":
       case "committed":
@@ -468,103 +424,6 @@ export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
     }
   }
 
-  #entryOf(id: unknown) {
-    const m = typeof id === "string" ? /^p(\d+)$/.exec(id) : null;
-    return m ? this.#outbox.get(Number(m[1])) : undefined;
-  }
-
-  #onAck(f: InboundFrame): void {
-    const e = this.#entryOf(f.id);
-    if (!e) return;
-    this.#served = true;
-    this.#retry.reset();
-    this.#outbox.remove(e.seq);
-    if (typeof f.epoch === "number" && f.epoch > this.#state.highestEpoch) {
-      this.#setState({ highestEpoch: f.epoch });
-    }
-    e.settle.resolve(
-      {
-        topic: f.topic,
-        partition: f.partition,
-        offset: f.offset,
-        epoch: f.epoch,
-        duplicate: f.duplicate === true,
-        seq: e.seq,
-      } satisfies PublishAck,
-    );
-    this.#pump();
-    this.#checkDrained();
-  }
-
-  #onNack(f: InboundFrame): void {
-    const e = this.#entryOf(f.id);
-    if (!e) return;
-    this.#served = true;
-    const retryable = f.code in RETRYABLE
-      ? RETRYABLE[f.code as keyof typeof RETRYABLE]
-      : f.retryable === true;
-    if (retryable) {
-      e.onWire = false;
-      e.held = true;
-      if (f.code === "KAFKA_TIMEOUT") e.maybeWritten = true;
-      if (this.#publishRetry === undefined) {
-        const delay = this.#retry.next();
-        this.#log(
-          "warn",
-          `publish seq ${e.seq} refused for now (${f.code}: ${f.message}); resending in ${delay} ms`,
-        );
-        this.#publishRetry = this.#timer(delay, () => {
-          this.#publishRetry = undefined;
-          this.#outbox.release();
-          this.#pump();
-        });
-      }
-      return;
-    }
-    this.#outbox.remove(e.seq);
-    e.settle.reject(
-      new PublishError(
-        f.code,
-        `publish seq ${e.seq} to "${e.frame.topic}" refused: ${f.code}: ${f.message}`,
-        e.maybeWritten,
-        e.seq,
-      ),
-    );
-    this.#pump();
-    this.#checkDrained();
-  }
-
-  /** Sends what the outbox may send now. Returns how many of them are resends. */
-  #pump(): number {
-    const link = this.#link, limits = this.#limits;
-    if (!link || !limits) return 0;
-    let resent = 0;
-    const maxInflight = limits.maxInflightPublishes > 0 ? limits.maxInflightPublishes : 256; // the bridge default
-    for (const e of this.#outbox.sendable(maxInflight)) {
-      const acked = this.#outbox.ackedFloor();
-      const text = JSON.stringify(acked > 0 ? { ...e.frame, acked } : e.frame);
-      const bytes = byteLength(text);
-      if (bytes > limits.maxFrameBytes) {
-        this.#outbox.remove(e.seq);
-        e.settle.reject(
-          new PublishError(
-            "FRAME_TOO_LARGE",
-            `publish seq ${e.seq} to "${e.frame.topic}" is a ${bytes}-byte frame; ` +
-              `the bridge accepts at most ${limits.maxFrameBytes} bytes`,
-            e.maybeWritten,
-            e.seq,
-          ),
-        );
-        this.#checkDrained();
-        continue;
-      }
-      if (!link.send(text)) break;
-      if (e.attempts++ > 0) resent++;
-      e.onWire = true;
-    }
-    return resent;
-  }
-
   #retrySubscribe(sub: Subscription): void {
     const link = this.#link;
     this.#timer(this.#retry.next(), () => {
@@ -577,28 +436,16 @@ export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
   async #close(timeoutMs: number): Promise<void> {
     this.#closing = true;
     const deadline = Date.now() + timeoutMs;
-    if (this.#outbox.size > 0) {
-      this.#log("info", `closing: waiting for ${this.#outbox.size} unanswered publishes`);
-      await this.#until(new Promise<void>((r) => this.#drainWaiters.push(r)), deadline);
-      this.#checkDrained();
+    if (this.#publisher.pending > 0) {
+      this.#log("info", `closing: waiting for ${this.#publisher.pending} unanswered publishes`);
+      await this.#until(this.#publisher.drained(), deadline);
     }
     await this.#until(Promise.all([...this.#subs.values()].map((s) => s.close())).then(() => {}), deadline);
     this.#stop.abort();
     await this.#link?.close(1000, "client closed");
     await this.#loop;
     this.#clearTimers();
-    for (const e of this.#outbox.drain()) {
-      const maybe = e.maybeWritten || e.onWire;
-      e.settle.reject(
-        new PublishError(
-          "CLIENT_CLOSED",
-          `the client closed before publish seq ${e.seq} to "${e.frame.topic}" was answered` +
-            (maybe ? "; it may have been written" : "; it was not written"),
-          maybe,
-          e.seq,
-        ),
-      );
-    }
+    this.#publisher.refuseUnanswered();
     for (const sub of [...this.#subs.values()]) sub.shutdown();
     this.#subs.clear();
     for (const w of this.#readyWaiters.splice(0)) {
@@ -606,10 +453,6 @@ export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
     }
     this.#log("info", "closed");
     this.#setState({ status: "closed", node: undefined, role: undefined, epoch: undefined });
-  }
-
-  #checkDrained(): void {
-    if (this.#outbox.size === 0) { for (const w of this.#drainWaiters.splice(0)) w(); }
   }
 
   /** Waits for `p`, but not past `deadline` (ms since the epoch). */
@@ -649,7 +492,6 @@ export class EdgeBridgeClient extends TypedEventTarget<ClientEventMap> {
   #clearTimers(): void {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    this.#publishRetry = undefined;
   }
 
   // ---- events ----

@@ -7,9 +7,8 @@ export {
   EdgeBridgeClient,
   type EdgeBridgeClientOptions,
   type LogLine,
-  type PublishAck,
-  type PublishOptions,
 } from "./client.ts";
+export type { PublishAck, PublishOptions } from "./publisher.ts";
 export {
   type From,
   type Message,
