@@ -7,10 +7,12 @@ import { BridgeProcess } from "./helpers/bridge.ts";
 import { freePort } from "./helpers/ha.ts";
 import { until } from "./helpers/wait.ts";
 
-function fakeSystemd() {
+/** systemd's side: a socket file, or (`abstract`) an abstract address, which NOTIFY_SOCKET writes "@name". */
+function fakeSystemd(abstract = false) {
   const dir = Deno.makeTempDirSync({ prefix: "edge-bridge-notify-" });
-  const path = `${dir}/notify`;
-  const socket = Deno.listenDatagram({ transport: "unixpacket", path });
+  const name = `edge-bridge-test-${crypto.randomUUID()}`;
+  const path = abstract ? `@${name}` : `${dir}/notify`;
+  const socket = Deno.listenDatagram({ transport: "unixpacket", path: abstract ? `\0${name}` : path });
   const received: { at: number; text: string }[] = [];
   const reading = (async () => {
     try {
@@ -56,6 +58,22 @@ Deno.test("sd_notify: READY=1 once listening, WATCHDOG=1 at half the interval, S
     assert.match(texts[stopping], /^STOPPING=1\nSTATUS=draining: /);
     assert.ok(!texts.slice(stopping + 1).includes("WATCHDOG=1"), "no watchdog pings after STOPPING=1");
     assert.equal(texts.filter((t) => t.startsWith("READY=1")).length, 1);
+  } finally {
+    await bridge.stop("SIGKILL").catch(() => {});
+    await systemd.close();
+  }
+});
+
+Deno.test("sd_notify: an abstract NOTIFY_SOCKET (@name) is reached, and the bridge leaves no socket file behind", async () => {
+  const systemd = fakeSystemd(true);
+  const files = () =>
+    [...Deno.readDirSync(Deno.cwd())].map((e) => e.name).filter((n) => n.includes("notify"));
+  const before = files();
+  const bridge = await BridgeProcess.start({ env: { NOTIFY_SOCKET: systemd.path } });
+  try {
+    await until("READY=1", () => systemd.texts().some((t) => t.startsWith("READY=1")), 10_000);
+    assert.deepEqual(files(), before, "nothing new in the bridge's working directory");
+    assert.equal(await bridge.stop("SIGTERM"), 0);
   } finally {
     await bridge.stop("SIGKILL").catch(() => {});
     await systemd.close();

@@ -13,17 +13,20 @@ export interface NotifyTarget {
 }
 
 /**
- * A datagram socket of our own that sends to NOTIFY_SOCKET. Bound to the empty path, which the
- * kernel autobinds to an abstract address: no file anywhere (Deno reads "@name" as a file name,
- * and made one in the working directory at every start). An abstract NOTIFY_SOCKET ("@name", as
- * sd_notify(3) writes it) is the NUL-prefixed name to the kernel.
+ * A datagram socket of our own that sends to NOTIFY_SOCKET, bound to an abstract address (a
+ * NUL-prefixed name): no file anywhere. Deno reads "@name" as a file name, and made one in the
+ * working directory at every start; the empty path (kernel autobind) is refused without -A.
+ * An abstract NOTIFY_SOCKET ("@name", as sd_notify(3) writes it) is "\0name" to the kernel.
  */
 class UnixDatagramTarget implements NotifyTarget {
   readonly #socket: Deno.DatagramConn;
   readonly #to: string;
   constructor(readonly path: string) {
     this.#to = path.startsWith("@") ? `\0${path.slice(1)}` : path;
-    this.#socket = Deno.listenDatagram({ transport: "unixpacket", path: "" });
+    this.#socket = Deno.listenDatagram({
+      transport: "unixpacket",
+      path: `\0edge-bridge-notify-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
+    });
   }
   async send(message: string): Promise<void> {
     await this.#socket.send(new TextEncoder().encode(message), { transport: "unixpacket", path: this.#to });
@@ -61,6 +64,15 @@ export class SystemdNotifier {
   ): SystemdNotifier | undefined {
     const socket = env("NOTIFY_SOCKET");
     if (!socket) return undefined;
+    if (socket.startsWith("vsock:")) {
+      // Set by a VM's supervisor for the guest's own systemd, not for a service's Type=notify:
+      // Deno cannot reach it, and the service runs without.
+      opts.onError?.(
+        `NOTIFY_SOCKET is a vsock address (${socket}), which this build cannot reach: no readiness or watchdog notifications`,
+        new Error("AF_VSOCK is not supported"),
+      );
+      return undefined;
+    }
     if (!socket.startsWith("/") && !socket.startsWith("@")) {
       throw new Error(
         `NOTIFY_SOCKET must be an absolute path or an abstract address (@...), got "${socket}"`,

@@ -59,7 +59,7 @@ Deno.test("sd_notify: READY once, STATUS on one line, STOPPING at the drain, to 
   }
 });
 
-Deno.test("sd_notify: an abstract NOTIFY_SOCKET (@name) is reached, and no socket file is left anywhere", async () => {
+Deno.test("sd_notify: an abstract NOTIFY_SOCKET (@name) is reached, and no socket file is left in the working directory", async () => {
   const cwd = Deno.makeTempDirSync();
   const before = Deno.cwd();
   Deno.chdir(cwd); // a relative bind would land here
@@ -104,10 +104,16 @@ Deno.test("sd_notify: WATCHDOG=1 at half of WATCHDOG_USEC, only for our own pid"
   }
 });
 
-Deno.test("sd_notify: no NOTIFY_SOCKET, no notifier; a relative one is refused clearly", () => {
+Deno.test("sd_notify: no NOTIFY_SOCKET, no notifier; a relative one is refused clearly, a vsock one said and ignored", () => {
   assert.equal(SystemdNotifier.fromEnv(() => undefined), undefined);
   assert.throws(
     () => SystemdNotifier.fromEnv((k) => (k === "NOTIFY_SOCKET" ? "notify.sock" : undefined)),
     /NOTIFY_SOCKET must be an absolute path or an abstract address/,
   );
+  const said: string[] = [];
+  const vsock = SystemdNotifier.fromEnv((k) => (k === "NOTIFY_SOCKET" ? "vsock:2:1234" : undefined), {
+    onError: (message) => void said.push(message),
+  });
+  assert.equal(vsock, undefined, "a vsock address: the service runs without notifications");
+  assert.match(said.join(), /vsock address \(vsock:2:1234\), which this build cannot reach/);
 });
