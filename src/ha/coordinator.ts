@@ -43,8 +43,11 @@ export abstract class BaseCoordinator implements Coordinator {
   protected readonly budget: HandoverBudget;
   protected readonly readiness = new Readiness();
   #budgetWarned = false;
-  /** A promote or demote started by a tick, running beside the loop. */
-  #transition?: Promise<void>;
+  /**
+   * Promotes and demotes running beside the loop, each with what follows it. More than one at a
+   * time: the watch may begin a step-down while a promotion's follow-up still runs.
+   */
+  readonly #transitions = new Set<Promise<void>>();
   /** When the stall watch last ran (monotonic). */
   #watchedAt = performance.now();
   #watch?: ReturnType<typeof setInterval>;
@@ -81,7 +84,7 @@ export abstract class BaseCoordinator implements Coordinator {
 
   /** Whether a promote or demote is under way: no new decision until it ends. */
   protected get transitioning(): boolean {
-    return this.#transition !== undefined || this.ha.busy;
+    return this.#transitions.size > 0 || this.ha.busy;
   }
 
   /**
@@ -92,10 +95,8 @@ export abstract class BaseCoordinator implements Coordinator {
   protected begin<T>(transition: Promise<T>, then?: (result: T) => Promise<void> | void): void {
     const t: Promise<void> = transition.then((r) => then?.(r)).catch((e) =>
       this.log.error({ err: (e as Error).message }, "HA transition failed")
-    ).finally(() => {
-      if (this.#transition === t) this.#transition = undefined;
-    });
-    this.#transition = t;
+    ).finally(() => this.#transitions.delete(t));
+    this.#transitions.add(t);
   }
 
   /**
@@ -150,7 +151,8 @@ export abstract class BaseCoordinator implements Coordinator {
     } finally {
       clearInterval(this.#watch);
     }
-    await this.#transition;
+    // Bounded by their own deadlines (activation, step-down); none is left untracked.
+    while (this.#transitions.size > 0) await Promise.all([...this.#transitions]);
     await this.onShutdown();
   }
 
