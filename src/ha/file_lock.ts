@@ -215,6 +215,14 @@ export class FileLockCoordinator extends BaseCoordinator {
   }
 
   protected override async afterRenewal(): Promise<void> {
+    // The renewal may have taken long: the claim must still be this node's before the state file
+    // says so again (written over another node's claim, it would unseat a legitimate live).
+    const lost = await this.#lockLost("claimed");
+    if (lost) {
+      await this.ha.demote(`${lost}: lock lost`);
+      return this.#release();
+    }
+    if (this.ha.heldRole !== "live" || this.ha.steppingDown) return;
     await writeJsonAtomic(this.#statePath, {
       epoch: this.ha.epoch(),
       node: this.ha.node,
@@ -323,8 +331,13 @@ export class FileLockCoordinator extends BaseCoordinator {
       const lost = await this.#lockLost("claimed");
       if (lost) {
         await this.ha.demote(`${lost}: lock lost while activating`);
+        // Not at once again: a directory too slow to answer would make this a loop of
+        // activations (each fencing the producer). A node named in state.json ends the wait.
+        this.#cooldownUntil = performance.now() + 3 * this.#cfg.fileLock.verifyMs;
         return this.#release();
       }
+      // Stepped down meanwhile (fenced, or the watch): the state file is not this node's to write.
+      if (this.ha.heldRole !== "live" || this.ha.steppingDown) return;
       await writeJsonAtomic(this.#statePath, {
         epoch: this.ha.epoch(),
         node: this.ha.node,
@@ -348,7 +361,13 @@ export class FileLockCoordinator extends BaseCoordinator {
     if (now - this.#lastVerify < this.#cfg.fileLock.verifyMs) return;
     this.#lastVerify = now;
     // Not the epoch: state.json names the new one only once the reactivation is done.
-    if (!(await this.#lockLost("claimed"))) this.#verifiedAt = performance.now();
+    const lost = await this.#lockLost("claimed");
+    if (!lost) {
+      this.#verifiedAt = performance.now();
+      return;
+    }
+    // At once: the reactivation (queued ahead) drops the epoch it gets, and serves nothing more.
+    if (!this.ha.steppingDown) this.begin(this.ha.demote(`${lost}: lock lost`), () => this.#release());
   }
 
   /**
@@ -392,7 +411,8 @@ export class FileLockCoordinator extends BaseCoordinator {
   }
 
   protected async onShutdown(): Promise<void> {
-    if (this.ha.isLive) {
+    // A claim lost meanwhile is another node's to describe ("paused" would hold every backup back).
+    if (this.ha.isLive && !(await this.#lockLost("live"))) {
       const status = this.opts.failoverOnShutdown ? "failing-back" : "paused";
       await writeJsonAtomic(this.#statePath, {
         epoch: this.ha.epoch(),

@@ -243,3 +243,70 @@ Deno.test("file-lock: a live taking a fresh producer epoch from a slow Kafka kee
   await b.shutdown();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("file-lock: a live whose claim was taken while it renewed its producer steps down, leaving state.json alone", async () => {
+  const dir = await Deno.makeTempDir();
+  const b = await fileLockNode(dir, "b", 100, { pollMs: 50, verifyMs: 100 });
+  const t0 = Math.trunc(performance.now()); // whole ms, as above
+  await b.tick(t0);
+  await b.until("live", t0 + 1);
+  await fileSays(`${dir}/state.json`, "status", "live");
+  b.kafka.active = false;
+  b.kafka.activationMs = 150;
+  const renewing = b.node.reactivate();
+  // Another node took the claim meanwhile (on NFS: this one's lease ran out).
+  await Deno.writeTextFile(
+    `${dir}/state.json`,
+    JSON.stringify({ epoch: 11, node: "a", status: "activating" }),
+  );
+  const roles: string[] = [];
+  b.node.onRoleChange = (role) => void roles.push(role);
+  const started = performance.now();
+  // The loop and the watch, as run() drives them, until b is down (it would take a lock left free).
+  while (b.node.heldRole !== "backup" && performance.now() - started < 2_000) {
+    await b.tick(performance.now());
+    b.onWatch(performance.now());
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await renewing;
+  assert.deepEqual(roles, ["draining", "backup"], "stepped down while Kafka was still answering");
+  let aLock: Deno.FsFile | undefined; // a takes the lock b lets go of
+  for (let i = 0; i < 200 && !aLock; i++) {
+    aLock = await holdLock(dir).catch(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 5)));
+  }
+  assert.ok(aLock, "b let go of the lock");
+  assert.equal((await readJson(`${dir}/state.json`)).node, "a", "the other node's claim stands");
+  await b.shutdown();
+  assert.equal((await readJson(`${dir}/state.json`)).node, "a", "and b's shutdown writes nothing there");
+  aLock.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("file-lock: a new live stepped down during its lock check does not write itself live", async () => {
+  const dir = await Deno.makeTempDir();
+  const b = await fileLockNode(dir, "b", 100, {}, 100);
+  b.node.onRoleChange = (role) => {
+    if (role === "live") void b.node.demote("fenced by Kafka", "fenced"); // as the sink does when fenced
+  };
+  const t0 = Math.trunc(performance.now()); // whole ms, as above
+  await b.tick(t0);
+  await b.tick(t0 + 1);
+  await until("b backup", () => b.node.heldRole === "backup");
+  await new Promise((r) => setTimeout(r, 50)); // the promotion's callback ran to its end
+  assert.equal((await readJson(`${dir}/state.json`)).status, "activating", "never written live");
+  await b.shutdown();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("file-lock: a live whose claim is gone at shutdown does not mark the state paused", async () => {
+  const dir = await Deno.makeTempDir();
+  const b = await fileLockNode(dir, "b", 100);
+  const t0 = Math.trunc(performance.now()); // whole ms, as above
+  await b.tick(t0);
+  await b.until("live", t0 + 1);
+  await fileSays(`${dir}/state.json`, "status", "live");
+  await Deno.writeTextFile(`${dir}/state.json`, JSON.stringify({ epoch: 12, node: "a", status: "live" }));
+  await b.shutdown();
+  assert.deepEqual(await readJson(`${dir}/state.json`), { epoch: 12, node: "a", status: "live" });
+  await Deno.remove(dir, { recursive: true });
+});
