@@ -79,11 +79,11 @@ Deno.test("server: shutdown waits for the group consumers an HA step-down left l
   assert.equal(budget.inUse, 1, "still leaving its group");
 
   let shutDown = false;
-  const shutdown = server.shutdown(performance.now() + 5_000).then(() => (shutDown = true));
+  const shutdown = server.shutdown(performance.now() + 60_000).then(() => (shutDown = true));
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(shutDown, false, "shutdown waits for the consumer still leaving");
   left.resolve();
-  assert.ok(await settlesWithin(shutdown, 2_000), "and ends once it left, not at its deadline");
+  assert.ok(await settlesWithin(shutdown, 20_000), "and ends once it left, not at its deadline");
   assert.equal(budget.inUse, 0);
 });
 
