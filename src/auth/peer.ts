@@ -33,7 +33,7 @@ const last = (v: string | string[] | undefined) =>
 function withoutPort(address: string): string {
   const bracketed = /^\[([^\]]*)\](?::\d+)?$/.exec(address);
   if (bracketed) return bracketed[1];
-  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(address);
+  const v4 = /^(?:::ffff:)?(\d{1,3}(?:\.\d{1,3}){3}):\d+$/i.exec(address); // mapped, or plain
   return v4 ? v4[1] : address;
 }
 

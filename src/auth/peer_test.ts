@@ -29,6 +29,8 @@ Deno.test("peer: limits count the client a proxy on loopback names, never one na
   assert.equal(at("127.0.0.1", { "x-forwarded-for": "203.0.113.9:4711" }), "203.0.113.9");
   assert.equal(at("127.0.0.1", { "x-forwarded-for": "[2001:db8::7]:4711" }), "2001:db8::7");
   assert.equal(at("127.0.0.1", { "x-real-ip": "[2001:db8::7]" }), "2001:db8::7");
+  assert.equal(at("127.0.0.1", { "x-forwarded-for": "::ffff:203.0.113.9:4711" }), "203.0.113.9");
+  assert.equal(at("127.0.0.1", { "x-forwarded-for": "[::ffff:203.0.113.9]:4711" }), "203.0.113.9");
   assert.equal(at("127.0.0.1", { "x-forwarded-for": "2001:db8::7" }), "2001:db8::7", "bare IPv6 kept whole");
   assert.equal(at("10.0.0.1", { "x-forwarded-for": "203.0.113.9" }), "10.0.0.1", "not believed");
   assert.equal(at("127.0.0.1", {}), "127.0.0.1");
