@@ -156,3 +156,27 @@ Deno.test("publisher: a dropped link resends what was on it; closing refuses wha
   assert.equal(publisher.pending, 0);
   assert.deepEqual(wire.map((f) => f.seq), [1, 1, 2]);
 });
+
+Deno.test("publisher: a link that cannot take more stops the sending; the rest go at the next pump", async () => {
+  const sent: number[] = [];
+  let room = 1;
+  const publisher = new Publisher(new Outbox(), new Backoff(), {
+    limits: () => ({ ...LIMITS, maxInflightPublishes: 10 }),
+    send: (text) => room-- > 0 && sent.push(JSON.parse(text).seq) > 0,
+    answered: () => {},
+    sawEpoch: () => {},
+    timer: () => {},
+    log: () => {},
+  });
+  const acks = [publisher.publish("t", "a"), publisher.publish("t", "b"), publisher.publish("t", "c")];
+  assert.deepEqual(sent, [1], "the second send was refused: nothing after it is tried");
+  room = 5;
+  assert.equal(publisher.pump(), 0, "2 and 3 go for the first time, in order");
+  assert.deepEqual(sent, [1, 2, 3]);
+  for (const seq of [1, 2, 3]) {
+    publisher.handle(
+      { op: "ack", id: `p${seq}`, topic: "t", partition: 0, offset: "0", epoch: 1 } as InboundFrame,
+    );
+  }
+  assert.deepEqual((await Promise.all(acks)).map((a) => a.seq), [1, 2, 3]);
+});
