@@ -218,24 +218,42 @@ Deno.test("file-lock: a node whose claim was taken while it activated steps down
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("file-lock: a live taking a fresh producer epoch from a slow Kafka keeps verifying its lock", async () => {
-  const dir = await Deno.makeTempDir();
-  const b = await fileLockNode(dir, "b", 100, { pollMs: 50, verifyMs: 100 });
+/** Node b, live (its state file says so), with these fileLock options. */
+async function liveNode(dir: string, fileLock: Record<string, number> = {}) {
+  const b = await fileLockNode(dir, "b", 100, fileLock);
   const t0 = Math.trunc(performance.now()); // whole ms, as above
   await b.tick(t0);
   await b.until("live", t0 + 1);
   await fileSays(`${dir}/state.json`, "status", "live");
-  // The producer needs a fresh epoch, and Kafka takes 600 ms to give it: more than the watch's
-  // limit (3 × verifyMs) without a verify, were the polls to stop verifying meanwhile.
+  return b;
+}
+
+/** verifyMs at its minimum (100 ms): the watch's limit is 300 ms. */
+const FAST = { pollMs: 50, verifyMs: 100 };
+
+/** The producer needs a fresh epoch, and Kafka takes `ms` to give it: b re-activates. */
+function renewSlowly(b: Awaited<ReturnType<typeof fileLockNode>>, ms: number): Promise<void> {
   b.kafka.active = false;
-  b.kafka.activationMs = 600;
-  const renewing = b.node.reactivate();
-  const started = performance.now();
-  while (performance.now() - started < 450) { // the loop and the watch, as run() drives them
+  b.kafka.activationMs = ms;
+  return b.node.reactivate();
+}
+
+/** Runs the loop's ticks and the watch every 20 ms, as run() drives them, while `go` holds. */
+async function driveWhile(b: Awaited<ReturnType<typeof fileLockNode>>, go: () => boolean): Promise<void> {
+  while (go()) {
     await b.tick(performance.now());
     b.onWatch(performance.now());
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+Deno.test("file-lock: a live taking a fresh producer epoch from a slow Kafka keeps verifying its lock", async () => {
+  const dir = await Deno.makeTempDir();
+  const b = await liveNode(dir, FAST);
+  // 600 ms: more than the watch's limit without a verify, were the polls to stop verifying meanwhile.
+  const renewing = renewSlowly(b, 600);
+  const started = performance.now();
+  await driveWhile(b, () => performance.now() - started < 450);
   assert.equal(b.node.steppingDown, false, "the lock was verified while Kafka was slow");
   await renewing;
   assert.equal(b.node.role(), "live");
@@ -246,14 +264,8 @@ Deno.test("file-lock: a live taking a fresh producer epoch from a slow Kafka kee
 
 Deno.test("file-lock: a live whose claim was taken while it renewed its producer steps down, leaving state.json alone", async () => {
   const dir = await Deno.makeTempDir();
-  const b = await fileLockNode(dir, "b", 100, { pollMs: 50, verifyMs: 100 });
-  const t0 = Math.trunc(performance.now()); // whole ms, as above
-  await b.tick(t0);
-  await b.until("live", t0 + 1);
-  await fileSays(`${dir}/state.json`, "status", "live");
-  b.kafka.active = false;
-  b.kafka.activationMs = 150;
-  const renewing = b.node.reactivate();
+  const b = await liveNode(dir, FAST);
+  const renewing = renewSlowly(b, 150);
   // Another node took the claim meanwhile (on NFS: this one's lease ran out).
   await Deno.writeTextFile(
     `${dir}/state.json`,
@@ -262,12 +274,8 @@ Deno.test("file-lock: a live whose claim was taken while it renewed its producer
   const roles: string[] = [];
   b.node.onRoleChange = (role) => void roles.push(role);
   const started = performance.now();
-  // The loop and the watch, as run() drives them, until b is down (it would take a lock left free).
-  while (b.node.heldRole !== "backup" && performance.now() - started < 2_000) {
-    await b.tick(performance.now());
-    b.onWatch(performance.now());
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  // Until b is down: it would take a lock left free (the test holds it for a only after).
+  await driveWhile(b, () => b.node.heldRole !== "backup" && performance.now() - started < 2_000);
   await renewing;
   assert.deepEqual(roles, ["draining", "backup"], "stepped down while Kafka was still answering");
   let aLock: Deno.FsFile | undefined; // a takes the lock b lets go of
@@ -300,11 +308,7 @@ Deno.test("file-lock: a new live stepped down during its lock check does not wri
 
 Deno.test("file-lock: a live whose claim is gone at shutdown does not mark the state paused", async () => {
   const dir = await Deno.makeTempDir();
-  const b = await fileLockNode(dir, "b", 100);
-  const t0 = Math.trunc(performance.now()); // whole ms, as above
-  await b.tick(t0);
-  await b.until("live", t0 + 1);
-  await fileSays(`${dir}/state.json`, "status", "live");
+  const b = await liveNode(dir);
   await Deno.writeTextFile(`${dir}/state.json`, JSON.stringify({ epoch: 12, node: "a", status: "live" }));
   await b.shutdown();
   assert.deepEqual(await readJson(`${dir}/state.json`), { epoch: 12, node: "a", status: "live" });
