@@ -148,11 +148,13 @@ export abstract class BaseCoordinator implements Coordinator {
         if (this.ha.isLive && !signal.aborted && !this.transitioning) this.#renewProducer(now);
         await sleep(this.nextTickMs(), signal);
       }
+      // Every transition, also one the watch begins meanwhile. The watch runs until they are done:
+      // a claim that lapses still steps the node down, and role() stays truthful for onShutdown
+      // (without the watch, a live reads as draining once a stall's length has passed).
+      while (this.#transitions.size > 0) await Promise.all([...this.#transitions]);
     } finally {
       clearInterval(this.#watch);
     }
-    // Bounded by their own deadlines (activation, step-down); none is left untracked.
-    while (this.#transitions.size > 0) await Promise.all([...this.#transitions]);
     await this.onShutdown();
   }
 

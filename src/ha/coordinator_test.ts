@@ -8,15 +8,19 @@ import { HaNode } from "./node.ts";
 /** A coordinator whose loop does nothing: the test begins transitions itself. */
 class BareCoordinator extends BaseCoordinator {
   shutdownAt?: number;
+  /** Whether the node read as live when shutdown began. */
+  liveAtShutdown?: boolean;
+  stallMs = 60_000;
   protected tick(): Promise<void> {
     return Promise.resolve();
   }
   protected onShutdown(): Promise<void> {
     this.shutdownAt = performance.now();
+    this.liveAtShutdown = this.ha.isLive;
     return Promise.resolve();
   }
   protected stallLimitMs(): number {
-    return 60_000;
+    return this.stallMs;
   }
   protected onStall(): void {}
   protected claimConfirmed(): boolean {
@@ -48,11 +52,11 @@ function bare() {
     new BridgeMetrics(),
     createLogger("silent", "n1"),
   );
-  return new BareCoordinator(node, { up: true }, cfg, createLogger("silent", "n1"), 10);
+  return { node, c: new BareCoordinator(node, { up: true }, cfg, createLogger("silent", "n1"), 10) };
 }
 
 Deno.test("coordinator: overlapping transitions are all tracked; shutdown waits for every one", async () => {
-  const c = bare();
+  const { c } = bare();
   const first = Promise.withResolvers<void>(); // a promotion's follow-up, still writing
   const second = Promise.withResolvers<void>(); // a step-down the watch began meanwhile
   let firstDone = false;
@@ -70,4 +74,19 @@ Deno.test("coordinator: overlapping transitions are all tracked; shutdown waits 
   await running;
   assert.ok(firstDone && c.shutdownAt !== undefined);
   assert.equal(c.busy, false);
+});
+
+Deno.test("coordinator: a live still reads live at shutdown after waiting longer than a stall for a transition", async () => {
+  const { node, c } = bare();
+  c.stallMs = 100; // role() reads a live as draining once its watch is this late
+  assert.ok(await node.promote("test"));
+  const stop = new AbortController();
+  const running = c.run(stop.signal);
+  const slow = Promise.withResolvers<void>(); // e.g. a renewal's follow-up on a slow directory
+  c.start(slow.promise);
+  stop.abort();
+  await new Promise((r) => setTimeout(r, 300)); // 3 stall limits: the watch must keep running
+  slow.resolve();
+  await running;
+  assert.equal(c.liveAtShutdown, true, "not mistaken for a stalled live");
 });
