@@ -64,7 +64,7 @@ export class SystemdNotifier {
   ): SystemdNotifier | undefined {
     const socket = env("NOTIFY_SOCKET");
     if (!socket) return undefined;
-    if (socket.startsWith("vsock:")) {
+    if (/^vsock(-stream|-dgram|-seqpacket)?:/.test(socket)) {
       // Set by a VM's supervisor for the guest's own systemd, not for a service's Type=notify:
       // Deno cannot reach it, and the service runs without.
       opts.onError?.(

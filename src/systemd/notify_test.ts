@@ -116,4 +116,10 @@ Deno.test("sd_notify: no NOTIFY_SOCKET, no notifier; a relative one is refused c
   });
   assert.equal(vsock, undefined, "a vsock address: the service runs without notifications");
   assert.match(said.join(), /vsock address \(vsock:2:1234\), which this build cannot reach/);
+  for (const kind of ["vsock-stream", "vsock-dgram", "vsock-seqpacket"]) {
+    assert.equal(
+      SystemdNotifier.fromEnv((k) => (k === "NOTIFY_SOCKET" ? `${kind}:2:1234` : undefined)),
+      undefined,
+    );
+  }
 });
