@@ -15,8 +15,14 @@ async function fileLockNode(
 ) {
   const cfg = configSchema.parse({ ha: { mode: "file-lock", fileLock: { dir, ...fileLock } } }).ha;
   let epochs = 10;
-  /** The fake Kafka side: how long an activation takes, and whether the producer is usable. */
-  const kafka = { activationMs, active: true };
+  /**
+   * The fake Kafka side: how long an activation takes (and, with a gate, that it also waits for
+   * the test to open it), and whether the producer is usable.
+   */
+  const kafka: { activationMs: number; gate?: Promise<void>; active: boolean } = {
+    activationMs,
+    active: true,
+  };
   const node = new HaNode(
     name,
     priority,
@@ -25,7 +31,8 @@ async function fileLockNode(
     {
       activate: () =>
         new Promise((r) =>
-          setTimeout(() => {
+          setTimeout(async () => {
+            await kafka.gate;
             kafka.active = true;
             r(++epochs);
           }, kafka.activationMs)
@@ -46,6 +53,7 @@ async function fileLockNode(
     nextTickMs(): number;
     onShutdown(): Promise<void>;
     onWatch(now: number): void;
+    readonly transitioning: boolean;
   };
   return {
     cfg,
@@ -53,6 +61,8 @@ async function fileLockNode(
     kafka,
     tick: (now: number) => inside.tick(now),
     onWatch: (now: number) => inside.onWatch(now),
+    /** A promote or demote, or what follows one, is still running. */
+    busy: () => inside.transitioning,
     nextTickMs: () => inside.nextTickMs(),
     /** Steps down and lets go of the lock, as the end of run() does. */
     shutdown: () => inside.onShutdown(),
@@ -231,29 +241,39 @@ async function liveNode(dir: string, fileLock: Record<string, number> = {}) {
 /** verifyMs at its minimum (100 ms): the watch's limit is 300 ms. */
 const FAST = { pollMs: 50, verifyMs: 100 };
 
-/** The producer needs a fresh epoch, and Kafka takes `ms` to give it: b re-activates. */
-function renewSlowly(b: Awaited<ReturnType<typeof fileLockNode>>, ms: number): Promise<void> {
+/** The producer needs a fresh epoch, and Kafka takes `ms` (and `gate`) to give it: b re-activates. */
+function renewSlowly(
+  b: Awaited<ReturnType<typeof fileLockNode>>,
+  ms: number,
+  gate?: Promise<void>,
+): Promise<void> {
   b.kafka.active = false;
   b.kafka.activationMs = ms;
+  b.kafka.gate = gate;
   return b.node.reactivate();
 }
 
-/** Runs the loop's ticks and the watch every 20 ms, as run() drives them, while `go` holds. */
-async function driveWhile(b: Awaited<ReturnType<typeof fileLockNode>>, go: () => boolean): Promise<void> {
+/** Runs the loop's ticks (and the watch, unless left out) every 20 ms, as run() does, while `go` holds. */
+async function driveWhile(
+  b: Awaited<ReturnType<typeof fileLockNode>>,
+  go: () => boolean,
+  watch = true,
+): Promise<void> {
   while (go()) {
     await b.tick(performance.now());
-    b.onWatch(performance.now());
+    if (watch) b.onWatch(performance.now());
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 Deno.test("file-lock: a live taking a fresh producer epoch from a slow Kafka keeps verifying its lock", async () => {
   const dir = await Deno.makeTempDir();
-  const b = await liveNode(dir, FAST);
-  // 600 ms: more than the watch's limit without a verify, were the polls to stop verifying meanwhile.
-  const renewing = renewSlowly(b, 600);
+  // verifyMs 1 s: the watch steps down after 3 s without a verify. Kafka takes 3.5 s to answer, so
+  // b must verify during the renewal; a CPU-starved poll loop would need a 2 s gap to fail it.
+  const b = await liveNode(dir, { pollMs: 50, verifyMs: 1_000 });
+  const renewing = renewSlowly(b, 3_500);
   const started = performance.now();
-  await driveWhile(b, () => performance.now() - started < 450);
+  await driveWhile(b, () => performance.now() - started < 3_300);
   assert.equal(b.node.steppingDown, false, "the lock was verified while Kafka was slow");
   await renewing;
   assert.equal(b.node.role(), "live");
@@ -265,7 +285,9 @@ Deno.test("file-lock: a live taking a fresh producer epoch from a slow Kafka kee
 Deno.test("file-lock: a live whose claim was taken while it renewed its producer steps down, leaving state.json alone", async () => {
   const dir = await Deno.makeTempDir();
   const b = await liveNode(dir, FAST);
-  const renewing = renewSlowly(b, 150);
+  // Kafka answers only once b has asked to step down: its verifies during the renewal must see it.
+  const kafkaAnswers = Promise.withResolvers<void>();
+  const renewing = renewSlowly(b, 0, kafkaAnswers.promise);
   // Another node took the claim meanwhile (on NFS: this one's lease ran out).
   await Deno.writeTextFile(
     `${dir}/state.json`,
@@ -274,8 +296,14 @@ Deno.test("file-lock: a live whose claim was taken while it renewed its producer
   const roles: string[] = [];
   b.node.onRoleChange = (role) => void roles.push(role);
   const started = performance.now();
-  // Until b is down: it would take a lock left free (the test holds it for a only after).
-  await driveWhile(b, () => b.node.heldRole !== "backup" && performance.now() - started < 2_000);
+  // Until b is down: it would take a lock left free (the test holds it for a only after). The
+  // polls alone: the watch would step b down too, but only after 3 × verifyMs, by when the
+  // renewal may have written itself live over a's claim.
+  await driveWhile(b, () => {
+    if (b.node.steppingDown) kafkaAnswers.resolve();
+    return b.node.heldRole !== "backup" && performance.now() - started < 5_000;
+  }, false);
+  kafkaAnswers.resolve(); // had b not noticed, the renewal ends here (and the check below fails)
   await renewing;
   assert.deepEqual(roles, ["draining", "backup"], "stepped down while Kafka was still answering");
   let aLock: Deno.FsFile | undefined; // a takes the lock b lets go of
@@ -300,7 +328,7 @@ Deno.test("file-lock: a new live stepped down during its lock check does not wri
   await b.tick(t0);
   await b.tick(t0 + 1);
   await until("b backup", () => b.node.heldRole === "backup");
-  await new Promise((r) => setTimeout(r, 50)); // the promotion's callback ran to its end
+  await until("the promotion's follow-up ended", () => !b.busy());
   assert.equal((await readJson(`${dir}/state.json`)).status, "activating", "never written live");
   await b.shutdown();
   await Deno.remove(dir, { recursive: true });
