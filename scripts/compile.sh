@@ -13,7 +13,8 @@
 # without that access set DENORT_BIN to a local denort for the target.
 #
 # Flags baked into the binary, the fewest it runs with, each for a reason:
-#   --allow-net            listen for clients, reach Kafka, send and receive HA heartbeats (UDP)
+#   --allow-net            listen for clients, reach Kafka, send and receive HA heartbeats (UDP), and bind
+#                          the abstract unix socket sd_notify sends from (Deno checks it as net, not as a file)
 #   --allow-env            configuration (EDGE_BRIDGE_*), NOTIFY_SOCKET and WATCHDOG_* from systemd, and
 #                          the variables kafkajs, pino and ws read; a list would break on their next release
 #   --allow-read           the config file, the HA lock and state files
