@@ -4,6 +4,7 @@ import { createLogger } from "../observability/logger.ts";
 import { BridgeMetrics } from "../observability/metrics.ts";
 import { FileLockCoordinator } from "./file_lock.ts";
 import { HaNode } from "./node.ts";
+import { until } from "../../tests/helpers/wait.ts";
 
 /** A file-lock node whose Kafka side always succeeds; its ticks are run by the test, not a loop. */
 async function fileLockNode(
@@ -197,15 +198,6 @@ Deno.test("file-lock: the watch does not step a new live down while it writes th
   await b.shutdown();
   await Deno.remove(dir, { recursive: true });
 });
-
-/** Polls until `check` holds, or fails after `ms`. */
-async function until(what: string, check: () => boolean, ms = 3_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 Deno.test("file-lock: a node whose claim was taken while it activated steps down rather than call itself live", async () => {
   const dir = await Deno.makeTempDir();

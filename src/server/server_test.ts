@@ -9,15 +9,7 @@ import type { SessionDeps } from "../session/session.ts";
 import { TopicPolicy } from "../session/topics.ts";
 import { settlesWithin } from "../util/deadline.ts";
 import { BridgeServer } from "./server.ts";
-
-/** Resolves once `check` holds (polled every 5 ms), or fails after `ms`. */
-async function until(what: string, check: () => boolean, ms = 2_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { until } from "../../tests/helpers/wait.ts";
 
 /**
  * A server over fake Kafka whose group consumers stop when `stop` settles, with one client
